@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint unit clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(STAMP)
+
+## run: create .venv, install, migrate and start everything on embedded defaults (SQLite + embedded Redis)
+run: $(STAMP)
+	$(BIN)/dispatcher up
+
+## test: create .venv with dev extras, then ruff, mypy and pytest
+test: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## unit: only the fast tests that need no services
+unit: $(DEV_STAMP)
+	$(BIN)/pytest tests/unit -q
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench.intake
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""Authentication: bearer tokens of sources (upstream systems) and of staff users."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import select
+
+from dispatcher.api.services import Services, ServicesDep
+from dispatcher.db import unit_of_work
+from dispatcher.errors import Forbidden, RateLimited, Unauthorized
+from dispatcher.models import Source, User
+from dispatcher.security import hash_token
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    return token.strip()
+
+
+def _find_source(services: Services, token: str) -> Source | None:
+    with unit_of_work(services.engine) as session:
+        return session.exec(
+            select(Source).where(Source.token_hash == hash_token(token), Source.active)
+        ).first()
+
+
+def _find_user(services: Services, token: str) -> User | None:
+    with unit_of_work(services.engine) as session:
+        return session.exec(select(User).where(User.token_hash == hash_token(token), User.active)).first()
+
+
+async def current_source(request: Request, services: ServicesDep) -> Source:
+    """The upstream system behind the token, within its rate limit (429 beyond it)."""
+    source = await run_in_threadpool(_find_source, services, bearer_token(request))
+    if source is None:
+        raise Unauthorized("unknown source token")
+    wait = services.limiter.take(source.id, rate=source.rate_per_second, burst=source.burst)
+    if wait > 0:
+        raise RateLimited(f"source {source.name!r} is over its rate limit", retry_after=wait)
+    return source
+
+
+async def current_user(request: Request, services: ServicesDep) -> User:
+    user = await run_in_threadpool(_find_user, services, bearer_token(request))
+    if user is None:
+        raise Unauthorized("unknown user token")
+    return user
+
+
+def require_roles(*roles: str) -> Any:
+    async def _check(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"role {user.role!r} may not do this")
+        return user
+
+    return _check
+
+
+SourceDep = Annotated[Source, Depends(current_source)]
+UserDep = Annotated[User, Depends(current_user)]

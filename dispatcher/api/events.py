@@ -1,0 +1,192 @@
+"""Intake routes (DESIGN §4): ``POST /events``, ``POST /events:batch``, ``GET /events/{id}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from dispatcher import errors, metrics
+from dispatcher.api.auth import SourceDep
+from dispatcher.api.errors import BadRequest, PayloadTooLarge, status_of, validation_details
+from dispatcher.api.services import Services, ServicesDep
+from dispatcher.db import unit_of_work
+from dispatcher.intake import Accepted, Envelope, accept_event, event_state
+from dispatcher.models import Source
+from events.schemas import parse_envelope
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["events"])
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON: 413 beyond ``limit`` bytes (checked while reading), 400 if not JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body over {limit // 1024} KiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit // 1024} KiB")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def validate(body: Any) -> Envelope:
+    try:
+        return parse_envelope(body)
+    except ValidationError as exc:
+        raise errors.ValidationFailed("the event is invalid", details=validation_details(exc)) from None
+
+
+def _answer(accepted: Accepted) -> dict[str, Any]:
+    return {
+        "event_id": accepted.event_id,
+        "ledger_no": accepted.ledger_no,
+        "status": "accepted",
+        "duplicate": accepted.duplicate,
+    }
+
+
+def _store(
+    services: Services, source: Source, envelopes: list[Envelope]
+) -> list[Accepted | errors.DispatchError]:
+    """One transaction for all; each event in its own savepoint; enqueue after the commit."""
+    ctx = services.intake_context()
+    results: list[Accepted | errors.DispatchError] = []
+    with unit_of_work(services.engine) as session:
+        for envelope in envelopes:
+            try:
+                results.append(accept_event(session, source, envelope, ctx))
+            except (errors.Conflict, errors.Forbidden, errors.ValidationFailed) as exc:
+                results.append(exc)
+    fresh = [r.event_id for r in results if isinstance(r, Accepted) and not r.duplicate]
+    if fresh:
+        try:
+            services.enqueuer.route_events(fresh)
+        except Exception as exc:  # the outbox relay delivers them later
+            metrics.ENQUEUE_FAILURES.inc(len(fresh))
+            log.warning("enqueue failed for %d event(s), the relay will retry: %s", len(fresh), exc)
+    for envelope, result in zip(envelopes, results, strict=True):
+        if isinstance(result, Accepted):
+            (metrics.EVENTS_DUPLICATE if result.duplicate else metrics.EVENTS_ACCEPTED).labels(
+                envelope.kind.value
+            ).inc()
+        else:
+            metrics.EVENTS_REFUSED.labels(str(status_of(result))).inc()
+    return results
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    summary="Publish one event",
+    responses={
+        200: {"description": "duplicate: the stored event"},
+        409: {},
+        413: {},
+        422: {},
+        429: {},
+        503: {},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventEnvelope"}}},
+        }
+    },
+)
+async def post_event(request: Request, source: SourceDep, services: ServicesDep) -> JSONResponse:
+    started = time.perf_counter()
+    envelope = validate(await read_json(request, services.settings.max_body_bytes))
+    [result] = await run_in_threadpool(_store, services, source, [envelope])
+    if isinstance(result, errors.DispatchError):
+        raise result
+    metrics.INTAKE_SECONDS.observe(time.perf_counter() - started)
+    return JSONResponse(_answer(result), status_code=200 if result.duplicate else 202)
+
+
+@router.post(
+    "/events:batch",
+    summary="Publish up to 500 events; answers per item",
+    responses={413: {}, 422: {}, 429: {}, 503: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "events": {
+                                "type": "array",
+                                "maxItems": 500,
+                                "items": {"$ref": "#/components/schemas/EventEnvelope"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def post_batch(request: Request, source: SourceDep, services: ServicesDep) -> JSONResponse:
+    body = await read_json(request, services.settings.max_body_bytes)
+    items = body.get("events") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise errors.ValidationFailed(
+            'a batch is {"events": [...]} with at least one event',
+            details=[{"path": "events", "message": "must be a non-empty list"}],
+        )
+    if len(items) > services.settings.max_batch:
+        raise errors.ValidationFailed(
+            f"a batch holds at most {services.settings.max_batch} events",
+            details=[{"path": "events", "message": f"{len(items)} events"}],
+        )
+    parsed: list[Envelope | errors.DispatchError] = []
+    for item in items:
+        try:
+            parsed.append(validate(item))
+        except errors.ValidationFailed as exc:
+            parsed.append(exc)
+    valid = [p for p in parsed if not isinstance(p, errors.DispatchError)]
+    stored = iter(await run_in_threadpool(_store, services, source, valid) if valid else [])
+    answers = []
+    for index, item in enumerate(parsed):
+        result = item if isinstance(item, errors.DispatchError) else next(stored)
+        if isinstance(result, Accepted):
+            answers.append({"index": index, "code": 200 if result.duplicate else 202, **_answer(result)})
+        else:
+            answers.append(
+                {
+                    "index": index,
+                    "code": status_of(result),
+                    "status": "refused",
+                    "error": {"code": result.code, "message": result.message, "details": result.details},
+                }
+            )
+    counts = {
+        "accepted": sum(a["code"] == 202 for a in answers),
+        "duplicate": sum(a["code"] == 200 for a in answers),
+    }
+    counts["refused"] = len(answers) - counts["accepted"] - counts["duplicate"]
+    return JSONResponse({"results": answers, **counts}, status_code=200)
+
+
+@router.get("/events/{event_id}", summary="An event's state, ledger number and task")
+async def get_event(event_id: str, source: SourceDep, services: ServicesDep) -> dict[str, Any]:
+    def _read() -> dict[str, Any]:
+        with unit_of_work(services.engine) as session:
+            return event_state(session, source, event_id)
+
+    return await run_in_threadpool(_read)

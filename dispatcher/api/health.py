@@ -1,0 +1,52 @@
+"""Health, readiness and metrics (DESIGN §9)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dispatcher.api.auth import require_roles
+from dispatcher.api.services import Services, ServicesDep
+from dispatcher.models import User
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _readiness(services: Services) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        services.broker_ping()
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"unreachable: {type(exc).__name__}"
+    return checks
+
+
+@router.get("/readyz", summary="Database and broker reachable")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    checks = await run_in_threadpool(_readiness, services)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics (oncall or admin token)")
+async def metrics(_: Annotated[User, Depends(require_roles("oncall", "admin"))]) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,58 @@
+"""What the routes need, wired once per process in the app's lifespan (the bootstrap)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+
+from dispatcher.clock import Clock, utcnow
+from dispatcher.db import get_engine
+from dispatcher.intake import IntakeContext
+from dispatcher.ratelimit import TokenBuckets
+from dispatcher.settings import Settings
+from workers.broker import Enqueuer, build_broker, redis_client
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    enqueuer: Enqueuer
+    limiter: TokenBuckets
+    clock: Clock = utcnow
+
+    def intake_context(self) -> IntakeContext:
+        return IntakeContext(
+            now=self.clock(),
+            secret_key=self.settings.resolved_secret_key,
+            tz=self.settings.tz,
+            relay_after=timedelta(seconds=self.settings.relay_after_seconds),
+        )
+
+    def broker_ping(self) -> bool:
+        client = redis_client(self.settings, timeout=1.0)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+
+def build_services(settings: Settings) -> Services:
+    return Services(
+        settings=settings,
+        engine=get_engine(settings.resolved_database_url),
+        enqueuer=Enqueuer(build_broker(settings, timeout=1.0)),
+        limiter=TokenBuckets(),
+    )
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

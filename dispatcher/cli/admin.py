@@ -1,0 +1,112 @@
+"""Administration: ``db``, ``org``, ``source``, ``user``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dispatcher import admin as admin_core
+from dispatcher.cli.common import session, settings
+from dispatcher.clock import utcnow
+from dispatcher.errors import ConfigError
+from dispatcher.org.loader import check_org_text
+from dispatcher.org.store import current_org, save_org
+
+out = Console(highlight=False, soft_wrap=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Org directory (zones, units, townships, staff).", no_args_is_help=True)
+source_app = typer.Typer(help="Upstream systems that publish events.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff users.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (creates the database on first run)."""
+    from dispatcher.migrate import upgrade
+
+    cfg = settings()
+    upgrade(cfg.resolved_database_url)
+    out.print("database is up to date")
+
+
+def _read_org(file: Path) -> tuple[object, str]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    org, problems = check_org_text(text, str(file))
+    if org is None:
+        for p in problems:
+            out.print(str(p))
+        raise ConfigError(f"{file}: {len(problems)} problem(s); nothing was changed")
+    return org, text
+
+
+@org_app.command("check")
+def org_check(file: Annotated[Path, typer.Argument(help="org YAML file")]) -> None:
+    """Validate an org file; every problem is printed with file, line and field."""
+    org, _ = _read_org(file)
+    out.print(f"{file}: ok ({_summary(org)})")
+
+
+@org_app.command("load")
+def org_load(file: Annotated[Path, typer.Argument(help="org YAML file")]) -> None:
+    """Validate and apply an org file atomically; an invalid file changes nothing."""
+    org, text = _read_org(file)
+    with session() as s:
+        version = save_org(s, org, source_name=str(file), text=text, now=utcnow())  # type: ignore[arg-type]
+    out.print(f"loaded {file} as org version {version.id} ({_summary(org)})")
+
+
+def _summary(org: object) -> str:
+    return ", ".join(f"{len(getattr(org, k))} {k}" for k in ("zones", "units", "townships", "staff"))
+
+
+@source_app.command("add")
+def source_add(
+    name: Annotated[str, typer.Argument(help="a short name, e.g. 12345-hotline")],
+    kinds: Annotated[str, typer.Option(help="comma-separated: clue,complaint,enterprise_request")],
+    rate: Annotated[float | None, typer.Option(help="requests per second (default from settings)")] = None,
+    burst: Annotated[int | None, typer.Option(help="burst size (default from settings)")] = None,
+) -> None:
+    """Register an upstream system; its token is printed once, on the last line."""
+    cfg = settings()
+    with session(cfg) as s:
+        source, token = admin_core.add_source(
+            s,
+            name=name,
+            kinds=admin_core.parse_kinds(kinds),
+            rate=rate or cfg.source_rate,
+            burst=burst or cfg.source_burst,
+            now=utcnow(),
+        )
+    out.print(f"source {source.name!r} may publish: {source.kinds}. Its token (shown once, stored hashed):")
+    print(token)
+
+
+@user_app.command("add")
+def user_add(
+    login: Annotated[str, typer.Argument()],
+    unit: Annotated[str, typer.Option(help="unit code from the org file")],
+    role: Annotated[str, typer.Option(help="|".join(admin_core.ROLES))],
+) -> None:
+    """Create a staff user; its first web password and API token are printed once (token last)."""
+    with session() as s:
+        loaded = current_org(s)
+        user, token, password = admin_core.add_user(
+            s, login=login, unit=unit, role=role, org=loaded[1] if loaded else None, now=utcnow()
+        )
+    out.print(f"user {user.login!r} ({user.role} of {user.unit_code}) created.")
+    out.print(f"first web password (shown once): {password}")
+    out.print("API token (shown once, stored hashed):")
+    print(token)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(org_app, name="org")
+    app.add_typer(source_app, name="source")
+    app.add_typer(user_app, name="user")

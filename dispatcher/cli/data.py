@@ -1,0 +1,208 @@
+"""Data commands: ``demo``, ``publish``, ``tasks``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import col, select
+
+from dispatcher.cli.common import session, settings
+from dispatcher.errors import DispatchError, ValidationFailed
+from events.client import DispatchClient, PublishError, PublishResult
+
+out = Console(highlight=False, soft_wrap=True)
+DEFAULT_URL = "http://127.0.0.1:8000"
+#: Keep each batch request well under the 256 KiB body limit.
+BATCH_BYTES = 200 * 1024
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
+    )
+
+
+def _chunks(
+    items: list[tuple[int, dict[str, Any]]], max_items: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    size = 0
+    for item in items:
+        n = len(json.dumps(item[1], ensure_ascii=False).encode())
+        if chunk and (len(chunk) >= max_items or size + n > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += n
+    if chunk:
+        yield chunk
+
+
+def publish_all(
+    client: DispatchClient, items: list[tuple[int, dict[str, Any]]], label: str, batch: int = 100
+) -> list[tuple[int, PublishResult]]:
+    results: list[tuple[int, PublishResult]] = []
+    with _progress() as progress:
+        bar = progress.add_task(label, total=len(items))
+        for chunk in _chunks(items, batch):
+            answers = client.publish_batch([body for _, body in chunk])
+            results += [(line, answer) for (line, _), answer in zip(chunk, answers, strict=True)]
+            progress.advance(bar, len(chunk))
+    return results
+
+
+def demo(
+    events: Annotated[int, typer.Option("--events", "-n", help="how many events", min=1, max=100_000)] = 200,
+    url: Annotated[str, typer.Option(help="API base URL")] = DEFAULT_URL,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    wait: Annotated[float, typer.Option(help="seconds to wait for routing (0: don't wait)")] = 120.0,
+) -> None:
+    """Publish realistic sample events of all three kinds, then wait until each is routed."""
+    from dispatcher import admin as admin_core
+    from dispatcher.clock import utcnow
+    from dispatcher.demo import make_events
+    from dispatcher.models import Event, EventStatus, Source, Task
+    from dispatcher.org.store import current_org
+
+    cfg = settings()
+    now = utcnow()
+    with session(cfg) as s:
+        loaded = current_org(s)
+        if loaded is None:
+            raise ValidationFailed(
+                "no org is loaded: run `dispatcher org load examples/org.yaml` (or `dispatcher up`)"
+            )
+        org = loaded[1]
+        source = s.exec(select(Source).where(Source.name == "demo")).first()
+        if source is None:
+            source, token = admin_core.add_source(
+                s,
+                name="demo",
+                kinds=["clue", "complaint", "enterprise_request"],
+                rate=1000.0,
+                burst=1000,
+                now=now,
+            )
+        else:
+            token = admin_core.rotate_source_token(s, source)
+    run = now.strftime("demo-%Y%m%d%H%M%S")
+    bodies = make_events(org, events, now=now, seed=seed, run=run)
+    with DispatchClient(url, token) as client:
+        try:
+            results = publish_all(client, list(enumerate(bodies, 1)), f"publishing {events} events")
+        except PublishError as exc:
+            raise DispatchError(f"the API at {url} refused: {exc}") from None
+    ids = [r.event_id for _, r in results if r.event_id]
+    refused = [r for _, r in results if not r.ok]
+    out.print(f"accepted {len(ids)} event(s), refused {len(refused)}")
+    if wait <= 0 or not ids:
+        return
+    deadline = time.monotonic() + wait
+    with _progress() as progress:
+        bar = progress.add_task("routing", total=len(ids))
+        while True:
+            with session(cfg) as s:
+                pending = s.exec(
+                    select(Event.id).where(col(Event.id).in_(ids), Event.status == EventStatus.accepted)
+                ).all()
+            progress.update(bar, completed=len(ids) - len(pending))
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    with session(cfg) as s:
+        tasks = s.exec(select(Task).where(col(Task.event_id).in_(ids))).all()
+    by_status = Counter(t.status for t in tasks)
+    by_rule = Counter(t.rule for t in tasks)
+    out.print(f"tasks: {dict(by_status)}")
+    out.print("by rule: " + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common()))
+    if pending:
+        raise DispatchError(
+            f"{len(pending)} event(s) still not routed after {wait:.0f}s: are the workers running?"
+        )
+
+
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON Lines: one event body per line")],
+    url: Annotated[str, typer.Option(help="API base URL")] = DEFAULT_URL,
+    token: Annotated[str, typer.Option(envvar="DISPATCH_SOURCE_TOKEN", help="source token")] = "",
+) -> None:
+    """Publish events from a JSON Lines file (bulk import), with progress; retries are safe."""
+    if not token:
+        raise ValidationFailed("a source token is needed: --token or DISPATCH_SOURCE_TOKEN")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DispatchError(f"{file}: cannot read: {exc.strerror}") from None
+    items, bad = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            bad.append(f"{file}:{number}: malformed JSON: {exc.msg}")
+    with DispatchClient(url, token) as client:
+        try:
+            results = publish_all(client, items, f"publishing {len(items)} events", batch=500)
+        except PublishError as exc:
+            raise DispatchError(f"the API at {url} refused: {exc}") from None
+    for number, r in results:
+        if not r.ok and r.error:
+            bad.append(f"{file}:{number}: {r.status} {r.error.get('message')} {r.error.get('details') or ''}")
+    counts = Counter(
+        "new" if r.status == 202 else "duplicate" if r.status == 200 else "refused" for _, r in results
+    )
+    for line in bad:
+        out.print(line)
+    out.print(f"{counts['new']} new, {counts['duplicate']} duplicate, {len(bad)} refused")
+    if bad:
+        raise typer.Exit(1)
+
+
+def tasks(
+    unit: Annotated[str | None, typer.Option(help="handling unit code")] = None,
+    status: Annotated[str | None, typer.Option(help="task status")] = None,
+    kind: Annotated[str | None, typer.Option(help="clue | complaint | enterprise_request")] = None,
+    limit: Annotated[int, typer.Option(help="rows", min=1)] = 50,
+) -> None:
+    """List tasks, newest first."""
+    from dispatcher.models import Task
+
+    query = select(Task).order_by(col(Task.id).desc()).limit(limit)
+    if unit:
+        query = query.where(Task.handler_unit == unit)
+    if status:
+        query = query.where(Task.status == status)
+    if kind:
+        query = query.where(Task.kind == kind)
+    with session() as s:
+        rows = s.exec(query).all()
+    table = Table("id", "ledger no", "kind", "status", "handler", "verifier", "rule", "reason")
+    for t in rows:
+        table.add_row(
+            str(t.id),
+            t.ledger_no,
+            t.kind,
+            t.status,
+            t.handler_unit or "-",
+            t.verifier_unit or "-",
+            t.rule,
+            t.reason,
+        )
+    out.print(table)
+    out.print(f"{len(rows)} task(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.command()(publish)
+    app.command()(tasks)

@@ -1,0 +1,169 @@
+"""Processes: ``up`` (everything, supervised), ``api``, ``worker``, ``scheduler``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dispatcher.cli.common import session, settings
+from dispatcher.logs import setup_logging
+from dispatcher.settings import Settings
+
+out = Console(highlight=False, soft_wrap=True)
+
+#: Org file loaded by ``up`` when none is loaded yet and ``DISPATCH_ORG_FILE`` is unset.
+EXAMPLE_ORG = Path("examples/org.yaml")
+
+
+def api(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """The HTTP API (one process)."""
+    import uvicorn
+
+    from dispatcher.api.app import create_app
+
+    setup_logging()
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="warning", access_log=False)
+
+
+def worker(
+    processes: Annotated[int, typer.Option("--processes", "-p", help="worker processes")] = 1,
+    threads: Annotated[int, typer.Option("--threads", "-t", help="threads per process")] = 4,
+) -> None:
+    """dramatiq workers consuming the routing queue (replaces this process)."""
+    from workers.broker import prometheus_env
+    from workers.names import ALL_QUEUES
+
+    cfg = settings()
+    env = dict(os.environ)
+    if cfg.worker_metrics_port:
+        env.update(prometheus_env(cfg))
+    argv = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes),
+            "--threads", str(threads), "--queues", *ALL_QUEUES]  # fmt: skip
+    os.execve(sys.executable, argv, env)
+
+
+def scheduler() -> None:
+    """Periodic jobs (the outbox relay)."""
+    from schedules.main import run
+
+    setup_logging()
+    run(settings())
+
+
+def prepare(cfg: Settings, *, org_file: Path | None) -> None:
+    """Migrate, and load an org on first start so the system routes out of the box."""
+    from dispatcher.clock import utcnow
+    from dispatcher.migrate import upgrade
+    from dispatcher.org.loader import load_org_file
+    from dispatcher.org.store import current_org, save_org
+
+    upgrade(cfg.resolved_database_url)
+    with session(cfg) as s:
+        if current_org(s) is None and org_file is not None and org_file.exists():
+            org = load_org_file(org_file)
+            save_org(
+                s, org, source_name=str(org_file), text=org_file.read_text(encoding="utf-8"), now=utcnow()
+            )
+            out.print(f"loaded org from {org_file}")
+
+
+def first_admin(cfg: Settings) -> tuple[str, str, str] | None:
+    """On a system with no users, create ``admin`` and return (login, password, token) once."""
+    from sqlmodel import select
+
+    from dispatcher.admin import add_user
+    from dispatcher.clock import utcnow
+    from dispatcher.models import User
+    from dispatcher.org.store import current_org
+
+    with session(cfg) as s:
+        if s.exec(select(User.id)).first() is not None:
+            return None
+        loaded = current_org(s)
+        if loaded is None:
+            return None
+        org = loaded[1]
+        admins = [st for st in org.staff if "admin" in st.roles]
+        unit = admins[0].unit if admins else org.commission.clue_verifier
+        user, token, password = add_user(s, login="admin", unit=unit, role="admin", org=org, now=utcnow())
+        return user.login, password, token
+
+
+def up(
+    host: Annotated[str, typer.Option(help="API bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Everything on one machine: migrations, embedded Redis, API, workers, scheduler."""
+    from dispatcher.supervisor import Child, Supervisor, python_child, redis_server_argv, wait_for_redis
+
+    setup_logging()
+    cfg = settings()
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    data = cfg.data_dir.resolve()
+    env = dict(os.environ, DISPATCH_DATA_DIR=str(data))
+    _ = cfg.resolved_secret_key  # generate it once, before the children race for it
+    prepare(cfg, org_file=cfg.org_file or (EXAMPLE_ORG if EXAMPLE_ORG.exists() else None))
+    admin = first_admin(cfg)
+
+    logs = data / "logs"
+    logs.mkdir(exist_ok=True)
+    children = []
+    if cfg.embedded_redis:
+        if cfg.redis_socket.exists():
+            cfg.redis_socket.unlink()
+        children.append(
+            Child(
+                name="redis",
+                argv=redis_server_argv(cfg),
+                env=env,
+                log_file=logs / "redis.log",
+                wait_ready=lambda: wait_for_redis(cfg.resolved_redis_url),
+            )
+        )
+    children += [
+        python_child("api", ["api", "--host", host, "--port", str(port)], env, log_file=logs / "api.log"),
+        python_child(
+            "worker",
+            ["worker", "--processes", str(workers)],
+            env,
+            log_file=logs / "worker.log",
+            stop_timeout=20.0,
+        ),
+        python_child("scheduler", ["scheduler"], env, log_file=logs / "scheduler.log"),
+    ]
+
+    def ready() -> None:
+        base = f"http://{host}:{port}"
+        out.print(f"\n[bold]Zone Dispatch is up[/bold] (data in {data}, logs in {logs})")
+        out.print(f"  API docs:   {base}/docs")
+        out.print(f"  health:     {base}/healthz   readiness: {base}/readyz")
+        broker = "embedded Redis at " + str(cfg.redis_socket) if cfg.embedded_redis else cfg.redis_url
+        out.print(f"  database:   {cfg.resolved_database_url}\n  broker:     {broker}")
+        if admin:
+            login, password, token = admin
+            out.print(
+                f"  first login: user [bold]{login}[/bold], password [bold]{password}[/bold] (shown once)"
+            )
+            out.print(f"  admin API token: {token}")
+        else:
+            out.print("  log in with a user made by `dispatcher user add LOGIN --unit CODE --role ROLE`")
+        out.print(f"  try:        .venv/bin/dispatcher demo --events 200 --url {base}")
+        out.print("  stop:       Ctrl-C\n")
+
+    raise typer.Exit(Supervisor(children, on_ready=ready).run())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(api)
+    app.command()(worker)
+    app.command()(scheduler)

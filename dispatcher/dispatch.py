@@ -1,0 +1,94 @@
+"""Dispatch (分办): turn a stored event into a task, exactly once, using the routing rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from dispatcher.models import OPEN_TASK_STATUSES, Event, EventStatus, Task, TaskHistory, TaskStatus
+from dispatcher.org.store import current_org
+from dispatcher.routing import DISPATCH, RouteDecision, route
+
+log = logging.getLogger(__name__)
+
+#: Actor name written in the history of moves made by the routing worker.
+ROUTING_ACTOR = "system:routing"
+
+
+def open_task_counts(session: Session, units: Collection[str]) -> dict[str, int]:
+    """Open tasks per handling unit (rule 6: the least loaded unit wins)."""
+    if not units:
+        return {}
+    rows = session.exec(
+        select(Task.handler_unit, sa.func.count())
+        .where(Task.handler_unit.in_(list(units)), Task.status.in_(list(OPEN_TASK_STATUSES)))  # type: ignore[union-attr,attr-defined]
+        .group_by(Task.handler_unit)
+    ).all()
+    return {unit: count for unit, count in rows if unit is not None}
+
+
+def route_event(session: Session, event_id: str, *, now: datetime) -> Task | None:
+    """Create the event's task (dispatched or triage). A second call for the same event does nothing.
+
+    Returns the new task, or ``None`` when there was nothing to do (unknown or already routed).
+    """
+    event = session.get(Event, event_id, with_for_update=True)
+    if event is None:
+        log.warning("route_event: no event %s", event_id)
+        return None
+    if event.status != EventStatus.accepted:
+        return None
+    existing = session.exec(select(Task.status).where(Task.event_id == event.id)).first()
+    if existing is not None:  # repair: the task exists, the event says otherwise
+        _mark_routed(
+            event, EventStatus.triage if existing == TaskStatus.triage else EventStatus.dispatched, now
+        )
+        return None
+
+    loaded = current_org(session)
+    if loaded is None:
+        decision = RouteDecision("triage", "no_org", "尚未加载组织目录（dispatcher org load），需人工分办")
+    else:
+        _, org = loaded
+        counts: dict[str, int] = {}
+        if event.kind == "clue":
+            counts = open_task_counts(session, [u.code for u in org.township_commissions.values()])
+        decision = route(event.kind, event.payload, org, counts)
+
+    dispatched = decision.outcome == DISPATCH
+    status = TaskStatus.dispatched if dispatched else TaskStatus.triage
+    task = Task(
+        event_id=event.id,
+        kind=event.kind,
+        ledger_no=event.ledger_no,
+        status=status,
+        zone_code=decision.zone,
+        township_code=decision.township,
+        handler_unit=decision.handler_unit,
+        verifier_unit=decision.verifier_unit,
+        rule=decision.rule,
+        reason=decision.reason,
+        recused_logins=list(decision.recused_logins),
+        received_at=event.received_at,
+        created_at=now,
+        dispatched_at=now if dispatched else None,
+        updated_at=now,
+    )
+    session.add(task)
+    session.flush()  # a concurrent delivery that got here first makes this raise IntegrityError
+    assert task.id is not None
+    session.add(
+        TaskHistory(task_id=task.id, at=now, actor=ROUTING_ACTOR, to_status=status, note=decision.reason)
+    )
+    _mark_routed(event, EventStatus.dispatched if dispatched else EventStatus.triage, now)
+    return task
+
+
+def _mark_routed(event: Event, status: EventStatus, now: datetime) -> None:
+    event.status = status
+    event.relay_after = None
+    event.routed_at = now

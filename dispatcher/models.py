@@ -1,0 +1,184 @@
+"""Database tables (SQLModel). The database is the source of truth; the queue is transport.
+
+Times are stored as UTC. Statuses are ``str`` enums stored as their values, so the lifecycle
+table and the database speak the same words.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite has no time zones)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class EventStatus(StrEnum):
+    accepted = "accepted"  #: stored and queued, not yet routed (the outbox holds it)
+    dispatched = "dispatched"  #: routed to a unit: a task exists
+    triage = "triage"  #: routing could not decide: a triage task waits for a person
+
+
+class TaskStatus(StrEnum):
+    triage = "triage"  #: 待分办: waits for manual routing
+    dispatched = "dispatched"  #: 已分办: sent to the handling unit
+    accepted = "accepted"  #: 已接单
+    submitted = "submitted"  #: 已办结待验: result submitted, waits for the verifier
+    awaiting_feedback = "awaiting_feedback"  #: 待回访: verified, waits for the requester
+    closed = "closed"  #: 已销号
+    returned = "returned"  #: 已退回: the unit returned it as wrongly routed
+    rejected = "rejected"  #: 验单不通过: back to the handler
+    reopened = "reopened"  #: 不满意重办
+    suspended = "suspended"  #: 暂存/中止: clock paused
+
+
+#: Statuses in which a task still counts as open work for its handling unit.
+OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = tuple(s for s in TaskStatus if s is not TaskStatus.closed)
+
+
+class Source(SQLModel, table=True):
+    """An upstream system allowed to publish events (信息来源)."""
+
+    __tablename__ = "sources"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    kinds: str = Field(max_length=128, description="comma-separated event kinds it may publish")
+    token_hash: str = Field(max_length=64, unique=True)
+    rate_per_second: float
+    burst: int
+    active: bool = True
+    created_at: datetime = utc_column()
+
+    @property
+    def kind_set(self) -> frozenset[str]:
+        return frozenset(k for k in self.kinds.split(",") if k)
+
+
+class User(SQLModel, table=True):
+    """A member of staff (承办人, 审核人, 协作区组长, 值班, 管理员)."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, unique=True)
+    unit_code: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=256)
+    active: bool = True
+    created_at: datetime = utc_column()
+
+
+class Event(SQLModel, table=True):
+    """An accepted upstream event, with its outbox state (``relay_after``)."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("source_id", "external_id", name="uq_events_source_external"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    source_id: int = Field(foreign_key="sources.id", index=True)
+    external_id: str = Field(max_length=128)
+    kind: str = Field(max_length=32, index=True)
+    ledger_no: str = Field(max_length=32, unique=True)
+    received_at: datetime = utc_column()
+    accepted_at: datetime = utc_column()
+    #: HMAC of the canonical body: tells a retry from a different event under the same key.
+    content_hash: str = Field(max_length=64)
+    #: The payload without personal identity (reporter, complainant, contact).
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    #: The identity fields, encrypted (Fernet) with a key derived from the secret key.
+    identity_enc: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    status: str = Field(default=EventStatus.accepted, max_length=32, index=True)
+    #: Outbox: when the relay should enqueue this event again if it is still not routed (NULL once routed).
+    relay_after: datetime | None = utc_column(nullable=True, index=True)
+    relay_attempts: int = 0
+    routed_at: datetime | None = utc_column(nullable=True)
+
+
+class Task(SQLModel, table=True):
+    """A unit of work for a handling unit (任务), or a triage item waiting for a person."""
+
+    __tablename__ = "tasks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: At most one task per event: a second delivery of the routing message creates nothing.
+    event_id: str | None = Field(default=None, foreign_key="events.id", unique=True)
+    kind: str = Field(max_length=32, index=True)
+    ledger_no: str = Field(max_length=32, index=True)
+    status: str = Field(max_length=32, index=True)
+    zone_code: str | None = Field(default=None, max_length=64, index=True)
+    township_code: str | None = Field(default=None, max_length=64)
+    handler_unit: str | None = Field(default=None, max_length=64, index=True)
+    verifier_unit: str | None = Field(default=None, max_length=64, index=True)
+    #: Name of the routing rule that decided (``complaint_township``, ``cross_handling``, ``triage``…).
+    rule: str = Field(max_length=64)
+    #: Why, in words a zone leader can read.
+    reason: str = Field(sa_column=Column(sa.Text, nullable=False))
+    #: Staff logins that must never handle or verify this task (回避).
+    recused_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = utc_column()
+    created_at: datetime = utc_column()
+    dispatched_at: datetime | None = utc_column(nullable=True)
+    updated_at: datetime = utc_column()
+    #: Optimistic concurrency: every move bumps it; a stale writer loses.
+    version: int = 1
+
+
+class TaskHistory(SQLModel, table=True):
+    """Append-only record of every move of a task: who, when, from, to, note."""
+
+    __tablename__ = "task_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    at: datetime = utc_column()
+    actor: str = Field(max_length=64)
+    from_status: str | None = Field(default=None, max_length=32)
+    to_status: str = Field(max_length=32)
+    note: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
+
+
+class LedgerCounter(SQLModel, table=True):
+    """Last ledger number given per prefix and year (登记台账); numbers are never reused."""
+
+    __tablename__ = "ledger_counters"
+
+    prefix: str = Field(primary_key=True, max_length=8)
+    year: int = Field(primary_key=True)
+    value: int = 0
+
+
+class OrgVersion(SQLModel, table=True):
+    """A loaded org directory. The newest row is the one in force; older rows are the audit trail."""
+
+    __tablename__ = "org_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    loaded_at: datetime = utc_column()
+    source_name: str = Field(max_length=512)
+    sha256: str = Field(max_length=64)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

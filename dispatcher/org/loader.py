@@ -1,0 +1,211 @@
+"""Read an org file: YAML → validated ``Org``, with every problem named by file, line and field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from dispatcher.errors import ConfigError
+from dispatcher.org.model import Org, UnitKind, fold
+
+
+@dataclass(frozen=True, slots=True)
+class OrgProblem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field or '(file)'}: {self.message}"
+
+
+def _line_of(root: Any, path: tuple[str | int, ...]) -> int:
+    """The 1-based line of the deepest node of ``path`` that exists in the YAML tree."""
+    node, line = root, 1
+    for key in path:
+        if isinstance(node, CommentedMap) and key in node:
+            pos = node.lc.key(key)
+            line = pos[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def check_org_text(text: str, filename: str = "<org>") -> tuple[Org | None, list[OrgProblem]]:
+    """Parse and validate; returns the org (if valid) and every problem found."""
+    yaml = YAML(typ="rt")
+    try:
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 1
+        return None, [OrgProblem(filename, line, "", f"YAML syntax: {exc.problem}")]
+    except YAMLError as exc:  # e.g. a non-printable character: ruamel gives no line mark
+        return None, [OrgProblem(filename, 1, "", f"YAML: {exc}")]
+    if not isinstance(root, CommentedMap):
+        return None, [OrgProblem(filename, 1, "", "the org file must be a mapping at the top level")]
+
+    try:
+        org = Org.model_validate(_plain(root))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            problems.append(OrgProblem(filename, _line_of(root, path), _dotted(path), err["msg"]))
+        return None, problems
+
+    problems = [
+        OrgProblem(filename, _line_of(root, path), _dotted(path), message)
+        for path, message in _cross_references(org)
+    ]
+    return (None, problems) if problems else (org, [])
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers → plain dicts and lists for pydantic."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _duplicates(
+    items: list[tuple[int, str]], section: str, key: str
+) -> list[tuple[tuple[str | int, ...], str]]:
+    seen: dict[str, int] = {}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, value in items:
+        if value in seen:
+            out.append(((section, i, key), f"duplicate {key} {value!r} (first at {section}[{seen[value]}])"))
+        else:
+            seen[value] = i
+    return out
+
+
+def _cross_references(org: Org) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks a schema cannot express: unique codes and references that must resolve."""
+    problems = []
+    problems += _duplicates([(i, z.code) for i, z in enumerate(org.zones)], "zones", "code")
+    problems += _duplicates([(i, u.code) for i, u in enumerate(org.units)], "units", "code")
+    problems += _duplicates([(i, t.code) for i, t in enumerate(org.townships)], "townships", "code")
+    problems += _duplicates([(i, t.name) for i, t in enumerate(org.townships)], "townships", "name")
+    problems += _duplicates([(i, s.login) for i, s in enumerate(org.staff)], "staff", "login")
+    problems += _duplicates([(i, fold(u.name)) for i, u in enumerate(org.units)], "units", "name")
+    township_keys = [(i, fold(key)) for i, t in enumerate(org.townships) for key in {t.name, *t.aliases}]
+    problems += [
+        ((section, i, "aliases"), message.replace("duplicate name", "name or alias"))
+        for (section, i, _), message in _duplicates(township_keys, "townships", "name")
+    ]
+
+    units, zones, townships = org.units_by_code, org.zones_by_code, org.townships_by_code
+    logins = {s.login for s in org.staff}
+    leaders_roles = {s.login: s.roles for s in org.staff}
+
+    for field in ("enterprise_verifier", "clue_verifier"):
+        code = getattr(org.commission, field)
+        if code not in units:
+            problems.append((("commission", field), f"unknown unit {code!r}"))
+        elif units[code].kind is not UnitKind.commission_office:
+            problems.append(
+                (
+                    ("commission", field),
+                    f"unit {code!r} is a {units[code].kind.value}, not a commission_office",
+                )
+            )
+
+    for i, z in enumerate(org.zones):
+        room = units.get(z.room)
+        if room is None:
+            problems.append((("zones", i, "room"), f"unknown unit {z.room!r}"))
+        elif room.kind is not UnitKind.room:
+            problems.append((("zones", i, "room"), f"unit {z.room!r} is a {room.kind.value}, not a room"))
+        elif room.zone != z.code:
+            problems.append((("zones", i, "room"), f"room {z.room!r} belongs to zone {room.zone!r}"))
+        for j, login in enumerate(z.leaders):
+            if login not in logins:
+                problems.append((("zones", i, "leaders", j), f"unknown staff login {login!r}"))
+            elif "zone_leader" not in leaders_roles[login]:
+                problems.append((("zones", i, "leaders", j), f"staff {login!r} lacks the zone_leader role"))
+
+    for i, u in enumerate(org.units):
+        if u.zone is not None and u.zone not in zones:
+            problems.append((("units", i, "zone"), f"unknown zone {u.zone!r}"))
+        if u.township is not None:
+            t = townships.get(u.township)
+            if t is None:
+                problems.append((("units", i, "township"), f"unknown township {u.township!r}"))
+            elif u.zone is not None and t.zone != u.zone:
+                problems.append(
+                    (("units", i, "zone"), f"township {t.code!r} is in zone {t.zone!r}, not {u.zone!r}")
+                )
+    commissions_of: dict[str, list[int]] = {}
+    for i, u in enumerate(org.units):
+        if u.kind is UnitKind.township_commission and u.township:
+            commissions_of.setdefault(u.township, []).append(i)
+    for code, indexes in commissions_of.items():
+        for i in indexes[1:]:
+            problems.append((("units", i, "township"), f"township {code!r} already has a commission"))
+
+    for i, t in enumerate(org.townships):
+        if t.zone not in zones:
+            problems.append((("townships", i, "zone"), f"unknown zone {t.zone!r}"))
+        if t.code not in commissions_of:
+            problems.append(
+                (("townships", i, "code"), f"township {t.code!r} has no township_commission unit")
+            )
+
+    for i, s in enumerate(org.staff):
+        if s.unit not in units:
+            problems.append((("staff", i, "unit"), f"unknown unit {s.unit!r}"))
+        for j, r in enumerate(s.recusals):
+            if r.unit is not None and org.find_unit(r.unit) is None:
+                problems.append((("staff", i, "recusals", j, "unit"), f"unknown unit {r.unit!r}"))
+            if r.township is not None and org.find_township(r.township) is None:
+                problems.append((("staff", i, "recusals", j, "township"), f"unknown township {r.township!r}"))
+
+    for category, code in org.enterprise_categories.items():
+        dept = units.get(code)
+        if dept is None:
+            problems.append((("enterprise_categories", category), f"unknown unit {code!r}"))
+        elif dept.kind is not UnitKind.functional_department:
+            problems.append(
+                (
+                    ("enterprise_categories", category),
+                    f"unit {code!r} is a {dept.kind.value}, not a department",
+                )
+            )
+    return problems
+
+
+def load_org_file(path: Path) -> Org:
+    """Read and validate ``path``; raises ``ConfigError`` listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    org, problems = check_org_text(text, str(path))
+    if org is None:
+        raise ConfigError(
+            f"{path}: {len(problems)} problem(s)\n" + "\n".join(str(p) for p in problems),
+            details=[str(p) for p in problems],
+        )
+    return org

@@ -1,0 +1,285 @@
+"""Routing (归口分办): pure rules that turn an event into a handling and a verifying unit.
+
+DESIGN §5. Every function here is pure: it takes the event's payload, the org and the open
+task counts, and returns a ``RouteDecision`` naming the rule that decided and a reason a zone
+leader can read. Unknown townships or categories become triage decisions, never errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatcher.org.model import Org, Staff, Township, Unit, UnitKind, fold
+
+TRIAGE = "triage"
+DISPATCH = "dispatch"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    outcome: str  #: ``dispatch`` or ``triage``
+    rule: str
+    reason: str
+    zone: str | None = None
+    township: str | None = None
+    handler_unit: str | None = None
+    verifier_unit: str | None = None
+    #: Everyone whose recusals name this matter (回避); they may never handle or verify it.
+    recused_logins: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What an event is about, for conflict-of-interest checks (rule 5)."""
+
+    township: Township | None
+    person: str | None = None
+    unit_text: str | None = None
+    unit: Unit | None = None
+
+    def excludes_unit(self, unit: Unit) -> bool:
+        """Never the subject's own unit or township (rule 5)."""
+        if self.unit is not None and unit.code == self.unit.code:
+            return True
+        if self.unit_text and fold(self.unit_text) == fold(unit.name):
+            return True
+        return self.township is not None and unit.township == self.township.code
+
+    def recuses(self, staff: Staff, org: Org) -> bool:
+        for r in staff.recusals:
+            if r.person is not None and self.person and fold(r.person) == fold(self.person):
+                return True
+            if r.township is not None and self.township is not None:
+                t = org.find_township(r.township)
+                if t is not None and t.code == self.township.code:
+                    return True
+            if r.unit is not None:
+                u = org.find_unit(r.unit)
+                if u is not None and self.unit is not None and u.code == self.unit.code:
+                    return True
+                if self.unit_text and fold(r.unit) == fold(self.unit_text):
+                    return True
+        return False
+
+
+def recused_logins(conflict: Conflict, org: Org) -> tuple[str, ...]:
+    return tuple(sorted(s.login for s in org.staff if conflict.recuses(s, org)))
+
+
+def is_eligible(unit: Unit, conflict: Conflict, org: Org, recused: tuple[str, ...]) -> bool:
+    """A unit may take the matter unless it is conflicted or every handler of it is recused."""
+    if conflict.excludes_unit(unit):
+        return False
+    handlers = [s for s in org.staff_of(unit.code) if "handler" in s.roles]
+    return not handlers or any(s.login not in recused for s in handlers)
+
+
+def _triage(rule: str, reason: str, **kw: Any) -> RouteDecision:
+    return RouteDecision(outcome=TRIAGE, rule=rule, reason=reason, **kw)
+
+
+def route(kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
+    """Decide where an event goes. ``open_counts`` maps unit code → open tasks (rule 6)."""
+    if kind == "complaint":
+        return route_complaint(payload, org)
+    if kind == "enterprise_request":
+        return route_enterprise_request(payload, org)
+    if kind == "clue":
+        return route_clue(payload, org, open_counts)
+    return _triage("unknown_kind", f"未知事项类型 {kind!r}，需人工分办")
+
+
+def _township_or_triage(payload: Mapping[str, Any], org: Org) -> Township | RouteDecision:
+    """Rule 1: find the township (code, name, alias or village); unknown goes to triage."""
+    township = org.find_township(payload.get("township"), payload.get("village"))
+    if township is None:
+        where = f"乡镇「{payload.get('township')}」"
+        if payload.get("village"):
+            where += f"、村「{payload.get('village')}」"
+        return _triage("unknown_township", f"{where}不在组织目录中，需人工分办")
+    return township
+
+
+def _verifier(candidates: list[Unit], conflict: Conflict, org: Org, recused: tuple[str, ...]) -> Unit | None:
+    for unit in candidates:
+        if not conflict.excludes_unit(unit):
+            verifiers = [s for s in org.staff_of(unit.code) if "verifier" in s.roles]
+            if not verifiers or any(s.login not in recused for s in verifiers):
+                return unit
+    return None
+
+
+def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
+    """Rule 2: 小事不出村、大事不出镇 — the township commission, escalated to the room when needed."""
+    found = _township_or_triage(payload, org)
+    if isinstance(found, RouteDecision):
+        return found
+    township = found
+    zone = org.zones_by_code[township.zone]
+    room = org.units_by_code[zone.room]
+    commission = org.township_commissions[township.code]
+    about = org.find_unit(payload.get("about_unit"))
+    conflict = Conflict(township=None, unit=about, unit_text=payload.get("about_unit"))
+    recused = recused_logins(
+        Conflict(township=township, unit=about, unit_text=payload.get("about_unit")), org
+    )
+
+    escalate_because = []
+    if about is not None and about.code == commission.code:
+        escalate_because.append(f"投诉涉及{commission.name}本身")
+    if payload.get("about_rank") in ("township", "county"):
+        escalate_because.append("投诉涉及乡镇及以上领导干部")
+    if payload.get("severity") == "major":
+        escalate_because.append("重大投诉")
+    if not escalate_because and not is_eligible(commission, conflict, org, recused):
+        escalate_because.append(f"{commission.name}承办人员均需回避")
+
+    if escalate_because:
+        if not is_eligible(room, conflict, org, recused):
+            return _triage(
+                "no_eligible_unit",
+                f"{'；'.join(escalate_because)}，但{room.name}也需回避，需人工指定",
+                zone=zone.code,
+                township=township.code,
+                recused_logins=recused,
+            )
+        verifier = _verifier([org.units_by_code[org.commission.clue_verifier]], conflict, org, recused)
+        handler, rule = room, "complaint_escalated"
+        reason = f"提级办理: {'；'.join(escalate_because)}，由{room.name}办理"
+    else:
+        verifier = _verifier([room], conflict, org, recused)
+        handler, rule = commission, "complaint_township"
+        reason = f"属地办理: 投诉发生在{township.name}，由{commission.name}办理，{room.name}验单"
+    if verifier is None:
+        return _triage(
+            "no_eligible_unit",
+            f"{reason}；但没有可验单的单位，需人工指定",
+            zone=zone.code,
+            township=township.code,
+            recused_logins=recused,
+        )
+    return RouteDecision(
+        DISPATCH, rule, reason, zone.code, township.code, handler.code, verifier.code, recused
+    )
+
+
+def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecision:
+    """Rule 3: 部门接单 — the department mapped to the category; 纪委验单 by the commission's unit."""
+    category = str(payload.get("category", ""))
+    township = org.find_township(payload.get("township")) if payload.get("township") else None
+    zone = township.zone if township else None
+    department = org.department_for(category)
+    enterprise = (payload.get("enterprise") or {}).get("name")
+    conflict = Conflict(township=township, unit_text=enterprise)
+    recused = recused_logins(conflict, org)
+    if department is None:
+        return _triage(
+            "unmapped_category",
+            f"企业诉求类别「{category}」没有对应的职能部门，需人工分办",
+            zone=zone,
+            township=township.code if township else None,
+            recused_logins=recused,
+        )
+    verifier = _verifier([org.units_by_code[org.commission.enterprise_verifier]], conflict, org, recused)
+    if not is_eligible(department, conflict, org, recused) or verifier is None:
+        return _triage(
+            "no_eligible_unit",
+            f"类别「{category}」归口{department.name}，但需回避，需人工指定",
+            zone=zone,
+            township=township.code if township else None,
+            recused_logins=recused,
+        )
+    reason = f"部门接单: 类别「{category}」归口{department.name}，{verifier.name}验单"
+    return RouteDecision(
+        DISPATCH,
+        "enterprise_department",
+        reason,
+        zone,
+        township.code if township else None,
+        department.code,
+        verifier.code,
+        recused,
+    )
+
+
+def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
+    """Rules 4–6: 提级办案 to the room, or 交叉办案 by another township of the zone."""
+    found = _township_or_triage(payload, org)
+    if isinstance(found, RouteDecision):
+        return found
+    township = found
+    zone = org.zones_by_code[township.zone]
+    room = org.units_by_code[zone.room]
+    subject = payload.get("subject") or {}
+    conflict = Conflict(
+        township=township,
+        person=subject.get("name"),
+        unit_text=subject.get("unit"),
+        unit=org.find_unit(subject.get("unit")),
+    )
+    recused = recused_logins(conflict, org)
+    case_office = org.units_by_code[org.commission.clue_verifier]
+
+    def dispatch_to_room(rule: str, why: str) -> RouteDecision:
+        if not is_eligible(room, conflict, org, recused):
+            return _triage(
+                "no_eligible_unit",
+                f"{why}；但{room.name}需回避，需人工指定",
+                zone=zone.code,
+                township=township.code,
+                recused_logins=recused,
+            )
+        verifier = _verifier([case_office], conflict, org, recused)
+        if verifier is None:
+            return _triage(
+                "no_eligible_unit",
+                f"{why}；但没有可审核的单位，需人工指定",
+                zone=zone.code,
+                township=township.code,
+                recused_logins=recused,
+            )
+        reason = f"{why}，由{room.name}办理，{verifier.name}审核"
+        return RouteDecision(
+            DISPATCH, rule, reason, zone.code, township.code, room.code, verifier.code, recused
+        )
+
+    rank = subject.get("rank")
+    if rank in ("township", "county") or payload.get("severity") == "serious":
+        why = "被反映人为乡镇及以上干部" if rank in ("township", "county") else "问题线索性质严重"
+        return dispatch_to_room("clue_escalated", f"提级办案: {why}")
+
+    candidates = sorted(
+        (
+            u
+            for code, u in org.township_commissions.items()
+            if org.townships_by_code[code].zone == zone.code and is_eligible(u, conflict, org, recused)
+        ),
+        key=lambda u: (open_counts.get(u.code, 0), u.code),
+    )
+    verifier = _verifier([room, case_office], conflict, org, recused)
+    if not candidates or verifier is None:
+        return dispatch_to_room(
+            "cross_handling_fallback_room", f"交叉办案: 排除{township.name}后本协作区没有可交叉办理的乡镇"
+        )
+    chosen = candidates[0]
+    reason = (
+        f"交叉办案: 排除被反映人所在的{township.name}；{chosen.name}在办任务最少"
+        f"（{open_counts.get(chosen.code, 0)}件），{verifier.name}审核"
+    )
+    return RouteDecision(
+        DISPATCH, "cross_handling", reason, zone.code, township.code, chosen.code, verifier.code, recused
+    )
+
+
+__all__ = [
+    "DISPATCH",
+    "TRIAGE",
+    "Conflict",
+    "RouteDecision",
+    "UnitKind",
+    "is_eligible",
+    "recused_logins",
+    "route",
+]

@@ -1,0 +1,98 @@
+"""Tokens, passwords, content hashes and encryption of personal data.
+
+- API tokens are 32 random bytes; only their SHA-256 is stored (they are high-entropy, so a
+  fast hash is enough and lets us look them up by hash).
+- Web passwords are human-chosen: argon2id (argon2-cffi), slow on purpose.
+- Personal identity (reporter, complainant, contact) is encrypted with Fernet
+  (``cryptography``: AES-128-CBC + HMAC-SHA256) under a key derived from the secret key with
+  HKDF, so rotating the secret key is the only key management needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_hasher = PasswordHasher()
+
+
+def new_token(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _derive(secret_key: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def content_hash(secret_key: str, value: Any) -> str:
+    """Keyed hash of a body: compares retries without storing a guessable digest of phone numbers."""
+    return hmac.new(_derive(secret_key, b"content-hash"), canonical_json(value), hashlib.sha256).hexdigest()
+
+
+class IdentityBox:
+    """Encrypts and decrypts the identity part of a payload."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"identity-encryption")))
+
+    def seal(self, identity: dict[str, Any]) -> str | None:
+        if not identity:
+            return None
+        return self._fernet.encrypt(canonical_json(identity)).decode()
+
+    def open(self, token: str | None) -> dict[str, Any]:
+        if not token:
+            return {}
+        try:
+            return dict(json.loads(self._fernet.decrypt(token.encode())))
+        except InvalidToken:
+            raise ValueError("identity cannot be decrypted with this secret key") from None
+
+
+def mask_name(name: str | None) -> str | None:
+    """张三丰 → 张**; keeps the family name only."""
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13812345678 → 138****5678."""
+    if not phone:
+        return phone
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

@@ -1,0 +1,125 @@
+"""Settings: one place, read from the environment with the ``DISPATCH_`` prefix (DESIGN §9)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dispatcher.errors import ConfigError
+
+#: The value shipped in examples; production mode refuses it.
+INSECURE_SECRET_KEYS = frozenset({"", "change-me", "dev", "development", "secret"})
+
+
+class Settings(BaseSettings):
+    """Everything configurable; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    org_file: Path | None = None
+    policy_file: Path | None = None
+    secret_key: str | None = None
+    timezone: str = "Asia/Shanghai"
+
+    #: Broker namespace (Redis key prefix); tests give each run its own.
+    broker_namespace: str = "dispatch"
+    #: A worker silent for this long is presumed dead and its messages are redelivered.
+    heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
+    #: Per-million chance that a broker command runs queue maintenance (requeueing dead workers' messages).
+    maintenance_chance: int = Field(default=50_000, ge=1, le=1_000_000)
+    #: Port of the worker's Prometheus exposition server (dramatiq's middleware); 0 turns it off.
+    worker_metrics_port: int = 9191
+    #: An event committed but not routed after this many seconds is enqueued again by the relay.
+    relay_after_seconds: float = Field(default=5.0, gt=0)
+    relay_interval_seconds: float = Field(default=2.0, gt=0)
+    #: Longest wait between two relays of the same event (backoff cap).
+    relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
+
+    #: Default per-source rate limit (requests per second, and burst) for new sources.
+    source_rate: float = Field(default=50.0, gt=0)
+    source_burst: int = Field(default=200, ge=1)
+    max_body_bytes: int = 256 * 1024
+    max_batch: int = 500
+
+    @model_validator(mode="after")
+    def _refuse_defaults_in_production(self) -> Settings:
+        if self.env == "production":
+            if (
+                self.secret_key is None
+                or self.secret_key in INSECURE_SECRET_KEYS
+                or len(self.secret_key) < 32
+            ):
+                raise ValueError(
+                    "DISPATCH_SECRET_KEY must be set to at least 32 random characters in production"
+                )
+            if self.database_url is None:
+                raise ValueError("DISPATCH_DATABASE_URL must be set in production (no embedded SQLite)")
+            if self.redis_url is None:
+                raise ValueError("DISPATCH_REDIS_URL must be set in production (no embedded Redis)")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dispatch.sqlite3').resolve()}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def redis_socket(self) -> Path:
+        """The embedded Redis server's unix socket (only when ``redis_url`` is unset)."""
+        return (self.data_dir / "redis.sock").resolve()
+
+    @property
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"unix://{self.redis_socket}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The secret key; in development one is generated once and kept in ``DATA_DIR``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            with open(path, "x") as f:  # "x": two processes racing keep the first key
+                f.write(key)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into one readable ``ConfigError``."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems) from None

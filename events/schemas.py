@@ -1,0 +1,135 @@
+"""Envelope and payload schemas of the three event kinds (DESIGN §4).
+
+Shared by the server (validation) and the client (typed publishing). Unknown optional fields
+are kept (``extra="allow"``): upstream systems may send more than the contract requires.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class EventKind(StrEnum):
+    clue = "clue"  #: 问题线索
+    complaint = "complaint"  #: 群众投诉
+    enterprise_request = "enterprise_request"  #: 企业诉求
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset, e.g. 2026-03-01T09:30:00+08:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
+Phone = Annotated[str, Field(min_length=3, max_length=32)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+
+class Subject(_Model):
+    """被反映人: the person a clue is about."""
+
+    name: Text
+    position: Text | None = None
+    unit: Text | None = None
+    rank: Literal["village", "township", "county"]
+
+
+class Person(_Model):
+    """Identity of a reporter, complainant or enterprise contact: encrypted at rest."""
+
+    name: Text | None = None
+    phone: Phone | None = None
+
+
+class Reporter(Person):
+    anonymous: bool = False
+
+
+class Enterprise(_Model):
+    name: Text
+    credit_code: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
+class CluePayload(_Model):
+    township: Text
+    village: Text | None = None
+    subject: Subject
+    category: Text
+    summary: LongText
+    severity: Literal["normal", "serious"] = "normal"
+    reporter: Reporter | None = None
+
+
+class ComplaintPayload(_Model):
+    township: Text
+    village: Text | None = None
+    category: Text
+    summary: LongText
+    channel: Literal["online", "station", "hotline"] | None = None
+    complainant: Person | None = None
+    about_unit: Text | None = None
+    #: Rank of the official complained about, when the platform knows it (optional, beyond DESIGN §4).
+    about_rank: Literal["village", "township", "county"] | None = None
+    severity: Literal["normal", "major"] = "normal"
+
+
+class EnterpriseRequestPayload(_Model):
+    enterprise: Enterprise
+    category: Text
+    summary: LongText
+    township: Text | None = None
+    park: Text | None = None
+    contact: Person | None = None
+
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: ExternalId
+    received_at: AwareDatetime | None = None
+
+
+class ClueEvent(_Envelope):
+    kind: Literal[EventKind.clue] = EventKind.clue
+    payload: CluePayload
+
+
+class ComplaintEvent(_Envelope):
+    kind: Literal[EventKind.complaint] = EventKind.complaint
+    payload: ComplaintPayload
+
+
+class EnterpriseRequestEvent(_Envelope):
+    kind: Literal[EventKind.enterprise_request] = EventKind.enterprise_request
+    payload: EnterpriseRequestPayload
+
+
+EventEnvelope = Annotated[ClueEvent | ComplaintEvent | EnterpriseRequestEvent, Field(discriminator="kind")]
+_envelope_adapter: TypeAdapter[ClueEvent | ComplaintEvent | EnterpriseRequestEvent] = TypeAdapter(
+    EventEnvelope
+)
+
+#: Payload fields that identify a person; they are split off and encrypted before storage.
+IDENTITY_FIELDS: dict[EventKind, tuple[str, ...]] = {
+    EventKind.clue: ("reporter",),
+    EventKind.complaint: ("complainant",),
+    EventKind.enterprise_request: ("contact",),
+}
+
+
+def parse_envelope(data: Any) -> ClueEvent | ComplaintEvent | EnterpriseRequestEvent:
+    """Validate one event body; raises ``pydantic.ValidationError`` naming every bad field."""
+    return _envelope_adapter.validate_python(data)

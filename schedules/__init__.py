@@ -1,0 +1,1 @@
+"""The scheduler process: outbox relay now; leader lock, deadline sweep and monthly jobs later."""

@@ -1,0 +1,89 @@
+"""Build the dramatiq Redis broker from the settings. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from dispatcher.settings import Settings
+from workers.names import ALL_QUEUES, ROUTE_EVENT, ROUTING_QUEUE
+
+
+def redis_client(settings: Settings, *, timeout: float = 5.0) -> redis.Redis:
+    """A client for the configured Redis (a server, or the embedded one's unix socket)."""
+    return redis.Redis.from_url(
+        settings.resolved_redis_url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def build_broker(settings: Settings, *, prometheus: bool = False, timeout: float = 5.0) -> RedisBroker:
+    """The broker every process shares.
+
+    Heartbeat and maintenance are tuned so the unacknowledged messages of a worker killed
+    with ``kill -9`` are requeued by a live worker within ``heartbeat_timeout`` plus a few
+    seconds (dramatiq's defaults: 60 s and a 0.1% chance per command). ``timeout`` bounds
+    every Redis call: the API uses a short one so intake answers fast while Redis is down.
+    """
+    broker = RedisBroker(
+        client=redis_client(settings, timeout=timeout),
+        namespace=settings.broker_namespace,
+        heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=settings.maintenance_chance,
+    )
+    if prometheus and settings.worker_metrics_port:
+        broker.add_middleware(_prometheus())
+    for queue in ALL_QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+def _prometheus() -> Middleware:
+    from dramatiq.middleware.prometheus import Prometheus
+
+    return Prometheus()
+
+
+def prometheus_env(settings: Settings) -> dict[str, str]:
+    """Environment for a worker process so dramatiq's Prometheus exposition server lands where we want."""
+    db = (settings.data_dir / "prometheus").resolve()
+    db.mkdir(parents=True, exist_ok=True)
+    return {
+        "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_port": str(settings.worker_metrics_port),
+        "dramatiq_prom_db": str(db),
+        "PROMETHEUS_MULTIPROC_DIR": str(db),
+    }
+
+
+class Enqueuer:
+    """Sends routing messages without importing the actors (the API and the relay use it)."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def route_events(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=ROUTING_QUEUE,
+                    actor_name=ROUTE_EVENT,
+                    args=(event_id,),
+                    kwargs={},
+                    options={},
+                )
+            )
+
+
+def env_for_children(settings: Settings) -> dict[str, str]:
+    """The parts of the environment child processes must share (e.g. the embedded Redis socket)."""
+    env = dict(os.environ)
+    env["DISPATCH_DATA_DIR"] = str(settings.data_dir.resolve())
+    return env

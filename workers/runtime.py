@@ -1,0 +1,37 @@
+"""What an actor needs at run time (settings, engine), built lazily once per process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from dispatcher.db import get_engine
+from dispatcher.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings = load_settings()
+            _runtime = Runtime(settings=settings, engine=get_engine(settings.resolved_database_url))
+        return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Tests point actors at their own database."""
+    global _runtime
+    with _lock:
+        _runtime = runtime
