@@ -17,6 +17,8 @@ from sqlmodel import Session
 from dispatcher.errors import Unavailable
 
 _engines: dict[str, Engine] = {}
+#: Execution option marking a read-only unit of work (SQLite then begins without a write lock).
+READ_ONLY = "dispatch_read_only"
 _lock = threading.Lock()
 
 
@@ -60,7 +62,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock up front (WAL lets them run beside a writer); writers queue.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def get_engine(url: str) -> Engine:
@@ -93,12 +96,14 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
+def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back if it raises.
 
     A database that cannot be reached becomes ``Unavailable`` so the edges can answer 503.
+    ``read_only`` lets SQLite readers run beside a writer instead of queueing behind it.
     """
-    session = Session(engine, expire_on_commit=False)
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    session = Session(bind, expire_on_commit=False)
     try:
         yield session
         session.commit()

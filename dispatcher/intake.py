@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from dispatcher.errors import Conflict, Forbidden, ValidationFailed
+from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from dispatcher.ledger import next_ledger_no
-from dispatcher.models import Event, EventStatus, Source
+from dispatcher.models import Event, EventStatus, Source, Task
 from dispatcher.security import IdentityBox, content_hash
 from events.schemas import IDENTITY_FIELDS, ClueEvent, ComplaintEvent, EnterpriseRequestEvent, EventKind
 
@@ -128,9 +128,6 @@ def _duplicate(existing: Event, fingerprint: str) -> Accepted:
 
 def event_state(session: Session, source: Source, event_id: str) -> dict[str, Any]:
     """What a source may know of its own event: state, ledger number and its task once routed."""
-    from dispatcher.errors import NotFound
-    from dispatcher.models import Task
-
     event = session.get(Event, event_id)
     if event is None or event.source_id != source.id:
         raise NotFound(f"no event {event_id}")

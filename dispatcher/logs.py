@@ -11,3 +11,5 @@ def setup_logging(level: str | None = None) -> None:
         level=(level or os.environ.get("DISPATCH_LOG_LEVEL", "INFO")).upper(),
         format="%(asctime)s %(levelname)s [%(processName)s %(name)s] %(message)s",
     )
+    for noisy in ("alembic", "httpx", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -52,7 +52,11 @@ def pg_url() -> Iterator[str]:
         if REQUIRE:
             raise
         pytest.skip(f"PostgreSQL unreachable: {exc}")
-    url = str(sa.engine.make_url(normalize_url(PG_ADMIN_URL)).set(database=name).render_as_string(hide_password=False))
+    url = str(
+        sa.engine.make_url(normalize_url(PG_ADMIN_URL))
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     upgrade(url)
     yield url
     dispose_engines()
@@ -139,7 +143,9 @@ def broker_namespace(redis_url: str) -> Iterator[str]:
         client.close()
 
 
-def make_settings(tmp_path: Path, database_url: str, redis_url: str, namespace: str, **overrides: object) -> Settings:
+def make_settings(
+    tmp_path: Path, database_url: str, redis_url: str, namespace: str, **overrides: object
+) -> Settings:
     values: dict[str, object] = {
         "data_dir": tmp_path / "data",
         "database_url": database_url,

@@ -24,14 +24,14 @@ def bearer_token(request: Request) -> str:
 
 
 def _find_source(services: Services, token: str) -> Source | None:
-    with unit_of_work(services.engine) as session:
+    with unit_of_work(services.engine, read_only=True) as session:
         return session.exec(
             select(Source).where(Source.token_hash == hash_token(token), Source.active)
         ).first()
 
 
 def _find_user(services: Services, token: str) -> User | None:
-    with unit_of_work(services.engine) as session:
+    with unit_of_work(services.engine, read_only=True) as session:
         return session.exec(select(User).where(User.token_hash == hash_token(token), User.active)).first()
 
 

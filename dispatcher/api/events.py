@@ -186,7 +186,7 @@ async def post_batch(request: Request, source: SourceDep, services: ServicesDep)
 @router.get("/events/{event_id}", summary="An event's state, ledger number and task")
 async def get_event(event_id: str, source: SourceDep, services: ServicesDep) -> dict[str, Any]:
     def _read() -> dict[str, Any]:
-        with unit_of_work(services.engine) as session:
+        with unit_of_work(services.engine, read_only=True) as session:
             return event_state(session, source, event_id)
 
     return await run_in_threadpool(_read)

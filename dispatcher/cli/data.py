@@ -60,6 +60,16 @@ def publish_all(
     return results
 
 
+def _check_api(url: str) -> None:
+    """Fail fast, with a hint, when nothing answers at ``url``."""
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/healthz", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise DispatchError(f"no API answers at {url} ({exc}): is `dispatcher up` running?") from None
+
+
 def demo(
     events: Annotated[int, typer.Option("--events", "-n", help="how many events", min=1, max=100_000)] = 200,
     url: Annotated[str, typer.Option(help="API base URL")] = DEFAULT_URL,
@@ -75,6 +85,7 @@ def demo(
 
     cfg = settings()
     now = utcnow()
+    _check_api(url)
     with session(cfg) as s:
         loaded = current_org(s)
         if loaded is None:
@@ -150,6 +161,7 @@ def publish(
             items.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             bad.append(f"{file}:{number}: malformed JSON: {exc.msg}")
+    _check_api(url)
     with DispatchClient(url, token) as client:
         try:
             results = publish_all(client, items, f"publishing {len(items)} events", batch=500)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from dispatcher.cli.common import session, settings
+from dispatcher.errors import ConfigError
 from dispatcher.logs import setup_logging
 from dispatcher.settings import Settings
 
@@ -42,6 +43,11 @@ def worker(
     from workers.names import ALL_QUEUES
 
     cfg = settings()
+    if cfg.embedded_redis and not cfg.redis_socket.exists():
+        raise ConfigError(
+            f"the embedded Redis is not running (no socket at {cfg.redis_socket}): "
+            "start everything with `dispatcher up`, or set DISPATCH_REDIS_URL"
+        )
     env = dict(os.environ)
     if cfg.worker_metrics_port:
         env.update(prometheus_env(cfg))
