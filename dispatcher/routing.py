@@ -91,14 +91,21 @@ def route(kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[
     return _triage("unknown_kind", f"未知事项类型 {kind!r}，需人工分办")
 
 
-def _township_or_triage(payload: Mapping[str, Any], org: Org) -> Township | RouteDecision:
-    """Rule 1: find the township (code, name, alias or village); unknown goes to triage."""
+def _township_or_triage(payload: Mapping[str, Any], org: Org, conflict: Conflict) -> Township | RouteDecision:
+    """Rule 1: find the township (code, name, alias or village); unknown goes to triage.
+
+    ``conflict`` (without a township) gives the recusals a triage item must still carry.
+    """
     township = org.find_township(payload.get("township"), payload.get("village"))
     if township is None:
         where = f"乡镇「{payload.get('township')}」"
         if payload.get("village"):
             where += f"、村「{payload.get('village')}」"
-        return _triage("unknown_township", f"{where}不在组织目录中，需人工分办")
+        return _triage(
+            "unknown_township",
+            f"{where}不在组织目录中，需人工分办",
+            recused_logins=recused_logins(conflict, org),
+        )
     return township
 
 
@@ -113,15 +120,15 @@ def _verifier(candidates: list[Unit], conflict: Conflict, org: Org, recused: tup
 
 def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
     """Rule 2: 小事不出村、大事不出镇 — the township commission, escalated to the room when needed."""
-    found = _township_or_triage(payload, org)
+    about = org.find_unit(payload.get("about_unit"))
+    conflict = Conflict(township=None, unit=about, unit_text=payload.get("about_unit"))
+    found = _township_or_triage(payload, org, conflict)
     if isinstance(found, RouteDecision):
         return found
     township = found
     zone = org.zones_by_code[township.zone]
     room = org.units_by_code[zone.room]
     commission = org.township_commissions[township.code]
-    about = org.find_unit(payload.get("about_unit"))
-    conflict = Conflict(township=None, unit=about, unit_text=payload.get("about_unit"))
     recused = recused_logins(
         Conflict(township=township, unit=about, unit_text=payload.get("about_unit")), org
     )
@@ -206,19 +213,16 @@ def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecis
 
 def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
     """Rules 4–6: 提级办案 to the room, or 交叉办案 by another township of the zone."""
-    found = _township_or_triage(payload, org)
+    subject = payload.get("subject") or {}
+    person, unit_text = subject.get("name"), subject.get("unit")
+    unit = org.find_unit(unit_text)
+    found = _township_or_triage(payload, org, Conflict(None, person=person, unit_text=unit_text, unit=unit))
     if isinstance(found, RouteDecision):
         return found
     township = found
     zone = org.zones_by_code[township.zone]
     room = org.units_by_code[zone.room]
-    subject = payload.get("subject") or {}
-    conflict = Conflict(
-        township=township,
-        person=subject.get("name"),
-        unit_text=subject.get("unit"),
-        unit=org.find_unit(subject.get("unit")),
-    )
+    conflict = Conflict(township, person=person, unit_text=unit_text, unit=unit)
     recused = recused_logins(conflict, org)
     case_office = org.units_by_code[org.commission.clue_verifier]
 
@@ -259,9 +263,17 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
         key=lambda u: (open_counts.get(u.code, 0), u.code),
     )
     verifier = _verifier([room, case_office], conflict, org, recused)
-    if not candidates or verifier is None:
+    if not candidates:
         return dispatch_to_room(
             "cross_handling_fallback_room", f"交叉办案: 排除{township.name}后本协作区没有可交叉办理的乡镇"
+        )
+    if verifier is None:
+        return _triage(
+            "no_eligible_unit",
+            f"交叉办案: 排除{township.name}后有可办理的乡镇，但没有可审核的单位，需人工指定",
+            zone=zone.code,
+            township=township.code,
+            recused_logins=recused,
         )
     chosen = candidates[0]
     reason = (

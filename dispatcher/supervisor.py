@@ -30,11 +30,17 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM when the parent dies, own process group."""
-    os.setsid()
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """What the child runs before exec: its own process group, and SIGTERM when ``parent`` dies."""
+
+    def _setup() -> None:
+        os.setsid()
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return _setup
 
 
 @dataclass
@@ -59,7 +65,7 @@ class Child:
         self.proc = subprocess.Popen(
             self.argv,
             env=self.env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(os.getpid()),
             stdout=stdout,
             stderr=subprocess.STDOUT if stdout else None,
         )

@@ -23,8 +23,9 @@ def source_token(
     burst: int = 10_000,
 ) -> str:
     with unit_of_work(engine) as s:
-        _, token = add_source(s, name=name or f"src-{next(_ids)}", kinds=list(kinds), rate=rate, burst=burst,
-                              now=utcnow())
+        _, token = add_source(
+            s, name=name or f"src-{next(_ids)}", kinds=list(kinds), rate=rate, burst=burst, now=utcnow()
+        )
     return token
 
 
@@ -38,8 +39,11 @@ def complaint(external_id: str | None = None, **payload: Any) -> dict[str, Any]:
         "complainant": {"name": "李秀英", "phone": "13812345678"},
     }
     body.update(payload)
-    return {"kind": "complaint", "external_id": external_id or f"c-{next(_ids)}",
-            "payload": {k: v for k, v in body.items() if v is not None}}
+    return {
+        "kind": "complaint",
+        "external_id": external_id or f"c-{next(_ids)}",
+        "payload": {k: v for k, v in body.items() if v is not None},
+    }
 
 
 def clue(external_id: str | None = None, **payload: Any) -> dict[str, Any]:

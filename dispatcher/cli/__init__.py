@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
 from dispatcher.errors import DispatchError
 
@@ -15,7 +18,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+log = logging.getLogger("dispatcher.cli")
+
+
+def _fail(message: str) -> None:
+    err.print(f"error: {message}", style="red")
+    sys.exit(1)
+
+
+def _database_hint(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if "no such table" in text or "does not exist" in text:
+        return f"the database is not set up ({text}): run `dispatcher db upgrade`"
+    return f"database: {text}"
 
 
 def _register() -> None:
@@ -31,7 +48,14 @@ def main() -> None:
     try:
         app()
     except DispatchError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        sys.exit(1)
+        _fail(exc.message)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        _fail(f"DISPATCH_DATABASE_URL is not a database URL we can use: {exc}")
+    except (OperationalError, ProgrammingError) as exc:
+        _fail(_database_hint(exc))
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # never a traceback for the user; DISPATCH_DEBUG=1 shows it
+        if os.environ.get("DISPATCH_DEBUG") == "1":
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (set DISPATCH_DEBUG=1 for the traceback)")

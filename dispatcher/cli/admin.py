@@ -15,7 +15,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.org.loader import check_org_text
 from dispatcher.org.store import current_org, save_org
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Org directory (zones, units, townships, staff).", no_args_is_help=True)
 source_app = typer.Typer(help="Upstream systems that publish events.", no_args_is_help=True)

@@ -19,7 +19,7 @@ from dispatcher.cli.common import session, settings
 from dispatcher.errors import DispatchError, ValidationFailed
 from events.client import DispatchClient, PublishError, PublishResult
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: Keep each batch request well under the 256 KiB body limit.
 BATCH_BYTES = 200 * 1024

@@ -15,7 +15,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.logs import setup_logging
 from dispatcher.settings import Settings
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 
 #: Org file loaded by ``up`` when none is loaded yet and ``DISPATCH_ORG_FILE`` is unset.
 EXAMPLE_ORG = Path("examples/org.yaml")
@@ -149,7 +149,7 @@ def up(
 
     def ready() -> None:
         base = f"http://{host}:{port}"
-        out.print(f"\n[bold]Zone Dispatch is up[/bold] (data in {data}, logs in {logs})")
+        out.print(f"\nZone Dispatch is up (data in {data}, logs in {logs})", style="bold")
         out.print(f"  API docs:   {base}/docs")
         out.print(f"  health:     {base}/healthz   readiness: {base}/readyz")
         broker = "embedded Redis at " + str(cfg.redis_socket) if cfg.embedded_redis else cfg.redis_url

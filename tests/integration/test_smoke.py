@@ -23,7 +23,9 @@ def test_a_posted_complaint_becomes_a_dispatched_task(
     event_id = r.json()["event_id"]
 
     def routed() -> dict | None:
-        state = httpx.get(f"{api_url}/api/v1/events/{event_id}", headers={"Authorization": f"Bearer {token}"}).json()
+        state = httpx.get(
+            f"{api_url}/api/v1/events/{event_id}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
         return state if state["task"] else None
 
     state = wait_for(routed, timeout=15, what="the event to be routed")

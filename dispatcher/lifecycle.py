@@ -1,0 +1,102 @@
+"""The task lifecycle, declared once as data (DESIGN §6).
+
+States are ``TaskStatus`` — the same ``str`` enum the database stores. Every move names the
+states it may start from and the state it leads to; ``next_status`` is the one place that
+checks a move, and ``IllegalMove`` is the one refusal (the API answers it with ``409``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+from dispatcher.errors import Conflict
+from dispatcher.models import TaskStatus as S
+
+
+class Move(StrEnum):
+    route = "route"  #: 分办: a person routes a triage or returned item to a unit
+    accept = "accept"  #: 接单
+    return_ = "return"  #: 退回: the unit says it was routed wrongly (back to triage)
+    progress = "progress"  #: 进展: a note; the state does not change
+    submit = "submit"  #: 办结报送: the handler submits the outcome
+    verify = "verify"  #: 验单: the verifier accepts the outcome
+    reject = "reject"  #: 验单不通过: back to the handler
+    feedback_close = "feedback_close"  #: 回访满意 / 基本满意
+    feedback_reopen = "feedback_reopen"  #: 回访不满意: back to the handler
+    feedback_expire = "feedback_expire"  #: 回访期满无回复: closed as "no response"
+    suspend = "suspend"  #: 暂存待查 / 听证: the clock pauses
+    resume = "resume"
+    designate = "designate"  #: 指定办案: a zone leader names another unit
+    co_handle = "co_handle"  #: 增派人员协助: assisting units or staff join; the state does not change
+
+
+#: Where the handler is working: the moves of an accepted task apply.
+WORKING: frozenset[S] = frozenset({S.accepted, S.rejected, S.reopened})
+#: Moves that leave the state as it is.
+STAYS = frozenset({Move.progress, Move.co_handle})
+#: Kinds whose tasks close on verification (no requester to ask).
+NO_FEEDBACK_KINDS = frozenset({"clue", "monthly_dispatch", "training"})
+
+_OPEN = frozenset(S) - {S.closed}
+
+#: move → states it may start from → state it leads to (``None``: stays / decided at run time).
+TRANSITIONS: Mapping[Move, Mapping[S, S | None]] = MappingProxyType(
+    {
+        Move.route: {S.triage: S.dispatched, S.returned: S.dispatched},
+        Move.designate: {
+            s: S.dispatched for s in (S.triage, S.returned, S.dispatched, *WORKING, S.suspended)
+        },
+        Move.accept: {S.dispatched: S.accepted},
+        Move.return_: {S.dispatched: S.returned, S.accepted: S.returned},
+        Move.progress: {s: None for s in (*WORKING, S.suspended)},
+        Move.submit: {s: S.submitted for s in WORKING},
+        Move.verify: {S.submitted: S.awaiting_feedback},  # clues: closed (see next_status)
+        Move.reject: {S.submitted: S.rejected},
+        Move.feedback_close: {S.awaiting_feedback: S.closed},
+        Move.feedback_reopen: {S.awaiting_feedback: S.reopened},
+        Move.feedback_expire: {S.awaiting_feedback: S.closed},
+        Move.suspend: {s: S.suspended for s in (S.dispatched, *WORKING)},
+        Move.resume: {S.suspended: None},  # back to the state it was suspended from
+        Move.co_handle: {s: None for s in _OPEN - {S.triage, S.returned}},
+    }
+)
+
+
+class IllegalMove(Conflict):
+    """The move is not allowed from the task's current state."""
+
+    code = "illegal_move"
+
+    def __init__(self, move: Move, current: S) -> None:
+        allowed = allowed_moves(current)
+        super().__init__(
+            f"cannot {move.value} a task that is {current.value}; allowed now: "
+            + (", ".join(m.value for m in allowed) or "none"),
+            details={"current": current.value, "allowed": [m.value for m in allowed]},
+        )
+        self.move = move
+        self.current = current
+
+
+def allowed_moves(current: S) -> list[Move]:
+    return [move for move, sources in TRANSITIONS.items() if current in sources]
+
+
+def next_status(current: S, move: Move, *, kind: str, resume_to: S | None = None) -> S:
+    """The state ``move`` leads to from ``current``; raises ``IllegalMove`` if it is not allowed."""
+    sources = TRANSITIONS[move]
+    if current not in sources:
+        raise IllegalMove(move, current)
+    if move in STAYS:
+        return current
+    if move is Move.resume:
+        if resume_to is None or resume_to not in TRANSITIONS[Move.suspend]:
+            raise IllegalMove(move, current)
+        return resume_to
+    if move is Move.verify and kind in NO_FEEDBACK_KINDS:
+        return S.closed
+    target = sources[current]
+    assert target is not None
+    return target

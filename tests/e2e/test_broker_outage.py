@@ -1,0 +1,87 @@
+"""A Redis outage delays routing but loses nothing: the outbox relay delivers once Redis is back.
+
+Runs on SQLite and (when configured) PostgreSQL. Redis is a private server this test stops.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from dispatcher.models import EventStatus
+from dispatcher.org.model import Org
+from tests import factories
+from tests.e2e.conftest import e2e_env, elapsed, ready, routing_state
+from tests.support import RedisServer, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _events(n: int, tag: str) -> list[dict]:
+    makers = (factories.complaint, factories.clue, factories.enterprise_request)
+    return [makers[i % 3](f"{tag}-{i}") for i in range(n)]
+
+
+def test_events_posted_while_redis_is_down_are_routed_when_it_returns(
+    tmp_path: Path, database_url: str, engine: sa.Engine, loaded_org: Org, make_stack
+) -> None:
+    redis = RedisServer(tmp_path / "redis").start()
+    try:
+        env = e2e_env(
+            tmp_path / "data",
+            DISPATCH_DATABASE_URL=database_url,
+            DISPATCH_REDIS_URL=redis.url,
+            DISPATCH_BROKER_NAMESPACE=f"zdout-{uuid.uuid4().hex[:10]}",
+        )
+        stack = make_stack(env)
+        stack.api()
+        stack.worker("-p", "1", "-t", "2")
+        stack.start("scheduler", "scheduler")
+        token = factories.source_token(engine)
+        headers = {"Authorization": f"Bearer {token}"}
+        tag = uuid.uuid4().hex[:8]
+        ids: list[str] = []
+        with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
+            for body in _events(20, f"{tag}-before"):
+                r = client.post("/api/v1/events", json=body)
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["event_id"])
+
+            redis.stop()
+            assert not ready(stack.url)  # readiness reports the broker down
+            slowest = 0.0
+            for body in _events(30, f"{tag}-during"):
+                t0 = time.monotonic()
+                r = client.post("/api/v1/events", json=body)
+                slowest = max(slowest, elapsed(t0))
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["event_id"])
+            print(f"intake with Redis down: slowest answer {slowest}s")
+
+        outage_ids = ids[20:]
+        state = routing_state(engine, outage_ids)
+        assert state["statuses"].get(EventStatus.accepted) == 30, state  # nothing could be routed
+
+        t0 = time.monotonic()
+        redis.start()  # same port, empty: the messages enqueued before the outage may be lost too
+        wait_for(
+            lambda: routing_state(engine, ids)["routed"] == 50,
+            timeout=60,
+            interval=0.5,
+            what=f"all 50 events routed; now {routing_state(engine, ids)}",
+        )
+        print(f"all 50 events routed {elapsed(t0)}s after Redis came back")
+        state = routing_state(engine, ids)
+        assert state["with_task"] == 50 and not state["duplicates"], state
+        assert for_all_processes_alive(stack), "a process died during the outage"
+    finally:
+        redis.stop()
+
+
+def for_all_processes_alive(stack) -> bool:
+    return all(p.poll() is None for p in stack.procs.values())
