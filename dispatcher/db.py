@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -15,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from dispatcher.errors import Unavailable
+
+T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
 #: Execution option marking a read-only unit of work (SQLite then begins without a write lock).
@@ -82,17 +85,55 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+#: PostgreSQL SQLSTATEs worth running the transaction again for (deadlock, serialization failure).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: SQLSTATEs meaning the server went away (class 08: connection exceptions; 57P0x: shutdown).
+_GONE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the same transaction may well succeed if run again."""
+    return _sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached (as opposed to a constraint or SQL error)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    state = _sqlstate(exc)
+    if state:
+        return state.startswith(_GONE_SQLSTATES)
     if isinstance(exc, OperationalError):
         text = str(exc.orig).lower()
+        # psycopg's connection failures carry no SQLSTATE; SQLite reports a busy database as "locked".
         return any(
-            word in text
-            for word in ("connect", "connection", "server closed", "terminating", "unable to open", "locked")
+            phrase in text
+            for phrase in (
+                "connection",
+                "could not connect",
+                "server closed",
+                "database is locked",
+                "unable to open",
+            )
         )
     return False
+
+
+def with_retries(engine: Engine, work: Callable[[Session], T], *, attempts: int = 4) -> T:
+    """Run ``work`` in a unit of work, again from the start after a deadlock or serialization failure."""
+    for attempt in range(attempts):
+        try:
+            with unit_of_work(engine) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if not is_retryable(exc) or attempt + 1 == attempts:
+                raise
+            time.sleep(0.01 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -109,7 +150,7 @@ def unit_of_work(engine: Engine, *, read_only: bool = False) -> Iterator[Session
         session.commit()
     except OperationalError as exc:
         session.rollback()
-        if is_connection_error(exc):
+        if is_connection_error(exc) and not is_retryable(exc):
             raise Unavailable("database unavailable") from exc
         raise
     except BaseException:

@@ -31,10 +31,12 @@ def open_task_counts(session: Session, units: Collection[str]) -> dict[str, int]
     return {unit: count for unit, count in rows if unit is not None}
 
 
-def route_event(session: Session, event_id: str, *, now: datetime) -> Task | None:
+def route_event(session: Session, event_id: str, *, now: datetime, failure: str | None = None) -> Task | None:
     """Create the event's task (dispatched or triage). A second call for the same event does nothing.
 
     Returns the new task, or ``None`` when there was nothing to do (unknown or already routed).
+    ``failure`` names an error that made automatic routing impossible: the event then goes to
+    triage with a reason that repeats none of its content, so a person can route it.
     """
     event = session.get(Event, event_id, with_for_update=True)
     if event is None:
@@ -50,7 +52,9 @@ def route_event(session: Session, event_id: str, *, now: datetime) -> Task | Non
         return None
 
     loaded = current_org(session)
-    if loaded is None:
+    if failure is not None:
+        decision = RouteDecision("triage", "routing_error", f"自动分办出错（{failure}），需人工分办")
+    elif loaded is None:
         decision = RouteDecision("triage", "no_org", "尚未加载组织目录（dispatcher org load），需人工分办")
     else:
         _, org = loaded

@@ -76,10 +76,7 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
         },
     )
 
-    existing = _existing(session, source.id, envelope.external_id)
-    if existing is not None:
-        return _duplicate(existing, fingerprint)
-
+    # No look-up first: the unique constraint decides, so concurrent retries cannot both insert.
     public, identity = split_identity(envelope.kind, payload)
     savepoint = session.begin_nested()
     try:

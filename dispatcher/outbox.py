@@ -32,13 +32,20 @@ def relay_due(
     base: float,
     cap: float,
     limit: int = 500,
+    backlog: Callable[[], int] | None = None,
 ) -> int:
     """Enqueue up to ``limit`` due events; returns how many were handed to the broker.
 
     ``enqueue`` raising (broker unreachable) leaves the events due, to be tried at the next run.
     Two relays racing are harmless: on PostgreSQL ``SKIP LOCKED`` splits the work, and a
     double enqueue only makes routing see the event twice.
+
+    ``backlog`` (the routing queue's depth) turns the pass into a no-op while messages are
+    waiting: the workers are behind, not missing anything, and re-enqueueing their backlog
+    would only double it. Whatever was really lost is relayed once the queue drains.
     """
+    if backlog is not None and backlog() > 0:
+        return 0
     query = (
         select(Event)
         .where(Event.status == EventStatus.accepted, Event.relay_after <= now)  # type: ignore[operator]

@@ -19,9 +19,15 @@ class EventKind(StrEnum):
     enterprise_request = "enterprise_request"  #: 企业诉求
 
 
+#: Nothing upstream predates this; earlier times are typing errors (and overflow in UTC).
+EARLIEST_RECEIVED_YEAR = 2000
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2026-03-01T09:30:00+08:00")
+    if value.year < EARLIEST_RECEIVED_YEAR:
+        raise ValueError(f"must not be before {EARLIEST_RECEIVED_YEAR}")
     return value
 
 
@@ -128,6 +134,20 @@ IDENTITY_FIELDS: dict[EventKind, tuple[str, ...]] = {
     EventKind.complaint: ("complainant",),
     EventKind.enterprise_request: ("contact",),
 }
+
+
+def nul_paths(data: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths of every string (key or value) holding a NUL character, which databases refuse."""
+    if isinstance(data, str):
+        return [path] if "\x00" in data else []
+    if isinstance(data, dict):
+        found = [(*path, str(k)) for k in data if isinstance(k, str) and "\x00" in k]
+        for key, value in data.items():
+            found += nul_paths(value, (*path, key))
+        return found
+    if isinstance(data, list):
+        return [p for i, item in enumerate(data) for p in nul_paths(item, (*path, i))]
+    return []
 
 
 def parse_envelope(data: Any) -> ClueEvent | ComplaintEvent | EnterpriseRequestEvent:

@@ -38,6 +38,7 @@ class Relay:
                     enqueue=self.enqueuer.route_events,
                     base=self.settings.relay_after_seconds,
                     cap=self.settings.relay_max_backoff_seconds,
+                    backlog=self.enqueuer.routing_backlog,
                 )
         except Exception as exc:
             log.warning("relay pass failed, will retry: %s", exc)

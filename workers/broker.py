@@ -11,7 +11,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from dispatcher.settings import Settings
-from workers.names import ALL_QUEUES, ROUTE_EVENT, ROUTING_QUEUE
+from workers.names import ALL_QUEUES, ROUTE_CHUNK, ROUTE_EVENTS, ROUTING_QUEUE
 
 
 def redis_client(settings: Settings, *, timeout: float = 5.0) -> redis.Redis:
@@ -70,16 +70,22 @@ class Enqueuer:
         self.broker = broker
 
     def route_events(self, event_ids: Sequence[str]) -> None:
-        for event_id in event_ids:
+        """Ask the workers to route these events: one message per ``ROUTE_CHUNK`` ids."""
+        ids = list(event_ids)
+        for start in range(0, len(ids), ROUTE_CHUNK):
             self.broker.enqueue(
                 dramatiq.Message(
                     queue_name=ROUTING_QUEUE,
-                    actor_name=ROUTE_EVENT,
-                    args=(event_id,),
+                    actor_name=ROUTE_EVENTS,
+                    args=(ids[start : start + ROUTE_CHUNK],),
                     kwargs={},
                     options={},
                 )
             )
+
+    def routing_backlog(self) -> int:
+        """Messages waiting in the routing queue (not counting those being worked on)."""
+        return int(self.broker.do_qsize(ROUTING_QUEUE))  # type: ignore[attr-defined]
 
 
 def env_for_children(settings: Settings) -> dict[str, str]:

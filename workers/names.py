@@ -2,8 +2,10 @@
 
 #: Queue of routing messages (one per accepted event).
 ROUTING_QUEUE = "routing"
-#: Actor that routes one event into a task.
-ROUTE_EVENT = "route_event"
+#: Actor that routes a list of events (one per intake request) into tasks.
+ROUTE_EVENTS = "route_events"
+#: Most event ids in one routing message: a batch request becomes a few messages, not hundreds.
+ROUTE_CHUNK = 50
 #: Actor that does nothing: the baseline of the benchmarks.
 NOOP = "noop"
 #: Queue of the benchmark's no-op actor.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -14,6 +15,9 @@ from dispatcher.errors import Forbidden, RateLimited, Unauthorized
 from dispatcher.models import Source, User
 from dispatcher.security import hash_token
 
+#: How long an API process trusts a source it has looked up; a revoked token stops working after this.
+SOURCE_CACHE_SECONDS = 10.0
+
 
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
@@ -24,10 +28,16 @@ def bearer_token(request: Request) -> str:
 
 
 def _find_source(services: Services, token: str) -> Source | None:
+    """The source of a token, remembered for ``SOURCE_CACHE_SECONDS`` (intake's hot path)."""
+    digest = hash_token(token)
+    cached = services.source_cache.get(digest)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
     with unit_of_work(services.engine, read_only=True) as session:
-        return session.exec(
-            select(Source).where(Source.token_hash == hash_token(token), Source.active)
-        ).first()
+        source = session.exec(select(Source).where(Source.token_hash == digest, Source.active)).first()
+    if source is not None:
+        services.source_cache[digest] = (source, time.monotonic() + SOURCE_CACHE_SECONDS)
+    return source
 
 
 def _find_user(services: Services, token: str) -> User | None:

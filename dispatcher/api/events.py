@@ -11,15 +11,16 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from dispatcher import errors, metrics
 from dispatcher.api.auth import SourceDep
 from dispatcher.api.errors import BadRequest, PayloadTooLarge, status_of, validation_details
 from dispatcher.api.services import Services, ServicesDep
-from dispatcher.db import unit_of_work
+from dispatcher.db import unit_of_work, with_retries
 from dispatcher.intake import Accepted, Envelope, accept_event, event_state
 from dispatcher.models import Source
-from events.schemas import parse_envelope
+from events.schemas import nul_paths, parse_envelope
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -40,9 +41,17 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
 
 
 def validate(body: Any) -> Envelope:
+    bad = nul_paths(body)
+    if bad:
+        raise errors.ValidationFailed(
+            "the event contains NUL characters",
+            details=[{"path": ".".join(map(str, p)) or "(body)", "message": "NUL character"} for p in bad],
+        )
     try:
         return parse_envelope(body)
     except ValidationError as exc:
@@ -61,15 +70,25 @@ def _answer(accepted: Accepted) -> dict[str, Any]:
 def _store(
     services: Services, source: Source, envelopes: list[Envelope]
 ) -> list[Accepted | errors.DispatchError]:
-    """One transaction for all; each event in its own savepoint; enqueue after the commit."""
+    """One transaction for all; each event in its own savepoint; enqueue after the commit.
+
+    Events are stored grouped by kind so that concurrent batches lock the ledger counters in
+    the same order (no deadlocks); a deadlock or serialization failure runs the whole
+    transaction again.
+    """
     ctx = services.intake_context()
-    results: list[Accepted | errors.DispatchError] = []
-    with unit_of_work(services.engine) as session:
-        for envelope in envelopes:
+    order = sorted(range(len(envelopes)), key=lambda i: envelopes[i].kind.value)
+
+    def work(session: Session) -> list[Accepted | errors.DispatchError]:
+        stored: dict[int, Accepted | errors.DispatchError] = {}
+        for i in order:
             try:
-                results.append(accept_event(session, source, envelope, ctx))
+                stored[i] = accept_event(session, source, envelopes[i], ctx)
             except (errors.Conflict, errors.Forbidden, errors.ValidationFailed) as exc:
-                results.append(exc)
+                stored[i] = exc
+        return [stored[i] for i in range(len(envelopes))]
+
+    results = with_retries(services.engine, work)
     fresh = [r.event_id for r in results if isinstance(r, Accepted) and not r.duplicate]
     if fresh:
         try:

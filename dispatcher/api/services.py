@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from dispatcher.clock import Clock, utcnow
 from dispatcher.db import get_engine
 from dispatcher.intake import IntakeContext
+from dispatcher.models import Source
 from dispatcher.ratelimit import TokenBuckets
 from dispatcher.settings import Settings
 from workers.broker import Enqueuer, build_broker, redis_client
@@ -24,6 +25,8 @@ class Services:
     enqueuer: Enqueuer
     limiter: TokenBuckets
     clock: Clock = utcnow
+    #: token hash → (source, monotonic expiry); see ``auth.SOURCE_CACHE_SECONDS``.
+    source_cache: dict[str, tuple[Source, float]] = field(default_factory=dict)
 
     def intake_context(self) -> IntakeContext:
         return IntakeContext(

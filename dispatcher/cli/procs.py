@@ -156,9 +156,7 @@ def up(
         out.print(f"  database:   {cfg.resolved_database_url}\n  broker:     {broker}")
         if admin:
             login, password, token = admin
-            out.print(
-                f"  first login: user [bold]{login}[/bold], password [bold]{password}[/bold] (shown once)"
-            )
+            out.print(f"  first login: user {login}, password {password} (shown once)", style="bold")
             out.print(f"  admin API token: {token}")
         else:
             out.print("  log in with a user made by `dispatcher user add LOGIN --unit CODE --role ROLE`")

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.intake`` measures HTTP intake → dispatched task against bare dramatiq."""

@@ -1,0 +1,269 @@
+"""The routing actor over the real broker, route_event's idempotency, and the outbox relay."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlmodel import select
+
+from dispatcher.clock import utcnow
+from dispatcher.db import unit_of_work
+from dispatcher.dispatch import ROUTING_ACTOR, route_event
+from dispatcher.models import Event, EventStatus, Task, TaskHistory, TaskStatus
+from dispatcher.org.model import Org
+from dispatcher.outbox import relay_due
+from dispatcher.settings import Settings
+from schedules.main import Relay
+from tests import factories
+from tests.integration.conftest import closed_redis_url, db_counts, get_event_row, post_event
+from tests.support import wait_for
+from workers.broker import Enqueuer
+from workers.names import ROUTING_QUEUE
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def wait_routed(engine: sa.Engine, event_id: str, timeout: float = 15) -> Task:
+    def task() -> Task | None:
+        with unit_of_work(engine) as s:
+            return s.exec(select(Task).where(Task.event_id == event_id)).first()
+
+    found: Task = wait_for(task, timeout=timeout, what=f"event {event_id} to be routed")
+    return found
+
+
+def history_of(engine: sa.Engine, task_id: int | None) -> list[TaskHistory]:
+    with unit_of_work(engine) as s:
+        return list(s.exec(select(TaskHistory).where(TaskHistory.task_id == task_id)).all())
+
+
+def drain(broker: Any) -> None:
+    """Wait until every routing message was processed and acknowledged."""
+    broker.join(ROUTING_QUEUE, timeout=15_000)
+
+
+@pytest.mark.parametrize(
+    ("body", "handler", "verifier", "rule", "reason_mentions"),
+    [
+        (factories.complaint(), "DXZ-JW", "SHI1", "complaint_township", "属地办理"),
+        (factories.complaint(severity="major"), "SHI1", "AJGL", "complaint_escalated", "提级办理"),
+        (factories.clue(), "CGJD-JW", "SHI1", "cross_handling", "交叉办案"),
+        (
+            factories.clue(subject={"name": "钱某", "rank": "township"}),
+            "SHI1",
+            "AJGL",
+            "clue_escalated",
+            "提级办案",
+        ),
+        (factories.enterprise_request(), "RSJ", "DFZF", "enterprise_department", "部门接单"),
+    ],
+    ids=["complaint", "complaint-major", "clue", "clue-township-cadre", "enterprise-request"],
+)
+def test_each_kind_is_dispatched_to_its_unit_with_rule_reason_and_history(
+    engine: sa.Engine,
+    loaded_org: Org,
+    api_url: str,
+    token: str,
+    worker: object,
+    body: dict[str, Any],
+    handler: str,
+    verifier: str,
+    rule: str,
+    reason_mentions: str,
+) -> None:
+    posted = post_event(api_url, token, body).json()
+
+    task = wait_routed(engine, posted["event_id"])
+
+    assert task.status == TaskStatus.dispatched
+    assert (task.handler_unit, task.verifier_unit, task.rule) == (handler, verifier, rule)
+    assert reason_mentions in task.reason and CHINESE.search(task.reason)
+    assert task.ledger_no == posted["ledger_no"]
+    assert task.kind == body["kind"]
+    assert task.dispatched_at is not None
+    assert (task.zone_code, task.township_code) == ("Z1", "DXZ")
+    [entry] = history_of(engine, task.id)
+    assert (entry.actor, entry.from_status, entry.to_status) == (ROUTING_ACTOR, None, TaskStatus.dispatched)
+    assert entry.note == task.reason
+    event = get_event_row(engine, posted["event_id"])
+    assert event.status == EventStatus.dispatched
+    assert event.relay_after is None and event.routed_at is not None
+
+
+def test_an_unknown_township_becomes_a_triage_task(
+    engine: sa.Engine, loaded_org: Org, api_url: str, token: str, worker: object
+) -> None:
+    posted = post_event(api_url, token, factories.complaint(township="桃花源镇")).json()
+
+    task = wait_routed(engine, posted["event_id"])
+
+    assert task.status == TaskStatus.triage
+    assert task.rule == "unknown_township"
+    assert task.handler_unit is None and task.dispatched_at is None
+    assert "桃花源镇" in task.reason
+    [entry] = history_of(engine, task.id)
+    assert (entry.actor, entry.to_status) == (ROUTING_ACTOR, TaskStatus.triage)
+    assert get_event_row(engine, posted["event_id"]).status == EventStatus.triage
+
+
+def test_without_a_loaded_org_events_go_to_triage(
+    engine: sa.Engine, api_url: str, token: str, worker: object
+) -> None:
+    posted = post_event(api_url, token, factories.complaint()).json()
+    task = wait_routed(engine, posted["event_id"])
+    assert (task.status, task.rule) == (TaskStatus.triage, "no_org")
+
+
+def test_routing_the_same_event_twice_creates_one_task(
+    engine: sa.Engine, loaded_org: Org, offline_broker_api_url: str, token: str
+) -> None:
+    event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
+
+    with unit_of_work(engine) as s:
+        first = route_event(s, event_id, now=utcnow())
+    with unit_of_work(engine) as s:
+        second = route_event(s, event_id, now=utcnow())
+
+    assert first is not None and first.status == TaskStatus.dispatched
+    assert second is None
+    counts = db_counts(engine)
+    assert (counts["tasks"], counts["history"]) == (1, 1)
+
+
+def test_routing_an_unknown_event_does_nothing(engine: sa.Engine, loaded_org: Org) -> None:
+    with unit_of_work(engine) as s:
+        assert route_event(s, "0" * 32, now=utcnow()) is None
+    assert db_counts(engine)["tasks"] == 0
+
+
+def test_the_same_message_delivered_several_times_creates_one_task(
+    engine: sa.Engine, loaded_org: Org, api_url: str, token: str, broker: Any, worker: object
+) -> None:
+    event_id = post_event(api_url, token, factories.clue()).json()["event_id"]
+    enqueuer = Enqueuer(broker)
+    for _ in range(3):  # three more separate messages, besides the API's own
+        enqueuer.route_events([event_id])
+
+    drain(broker)
+
+    task = wait_routed(engine, event_id)
+    counts = db_counts(engine)
+    assert (counts["tasks"], counts["history"]) == (1, 1)
+    assert task.status == TaskStatus.dispatched
+
+
+def make_due(engine: sa.Engine, event_id: str) -> None:
+    with unit_of_work(engine) as s:
+        event = s.get(Event, event_id)
+        assert event is not None
+        event.relay_after = utcnow() - timedelta(seconds=1)
+
+
+def test_the_relay_re_enqueues_an_event_whose_broker_was_down_and_the_worker_routes_it(
+    engine: sa.Engine,
+    loaded_org: Org,
+    offline_broker_api_url: str,
+    token: str,
+    settings: Settings,
+    worker: object,
+) -> None:
+    event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
+    relay = Relay(settings)
+    assert relay() == 0  # not due yet: relay_after is in the future
+    make_due(engine, event_id)
+
+    assert relay() == 1
+
+    task = wait_routed(engine, event_id)
+    assert task.handler_unit == "DXZ-JW"
+    event = get_event_row(engine, event_id)
+    assert (event.status, event.relay_after, event.relay_attempts) == (EventStatus.dispatched, None, 1)
+
+
+def test_the_relay_does_nothing_for_routed_events(
+    engine: sa.Engine, loaded_org: Org, api_url: str, token: str, settings: Settings, worker: object
+) -> None:
+    event_id = post_event(api_url, token, factories.complaint()).json()["event_id"]
+    wait_routed(engine, event_id)
+    sent: list[str] = []
+
+    with unit_of_work(engine) as s:
+        n = relay_due(s, now=utcnow() + timedelta(days=1), enqueue=sent.extend, base=1, cap=2)
+
+    assert (n, sent) == (0, [])
+    assert Relay(settings)() == 0
+
+
+def test_the_relay_backs_off_an_event_it_re_enqueued(
+    engine: sa.Engine, offline_broker_api_url: str, token: str
+) -> None:
+    event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
+    now = utcnow() + timedelta(seconds=5)
+    sent: list[str] = []
+
+    with unit_of_work(engine) as s:
+        assert relay_due(s, now=now, enqueue=sent.extend, base=1, cap=60) == 1
+    with unit_of_work(engine) as s:
+        assert relay_due(s, now=now, enqueue=sent.extend, base=1, cap=60) == 0  # backed off
+
+    assert sent == [event_id]
+    event = get_event_row(engine, event_id)
+    assert (event.status, event.relay_attempts) == (EventStatus.accepted, 1)
+    assert event.relay_after == now + timedelta(seconds=1)
+
+
+def test_a_relay_whose_enqueue_fails_leaves_the_event_due(
+    engine: sa.Engine, offline_broker_api_url: str, token: str, settings: Settings
+) -> None:
+    event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
+    make_due(engine, event_id)
+    before = get_event_row(engine, event_id)
+
+    def broken(ids: Sequence[str]) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError), unit_of_work(engine) as s:
+        relay_due(s, now=utcnow(), enqueue=broken, base=1, cap=2)
+    down = Relay(settings.model_copy(update={"redis_url": closed_redis_url()}))
+    assert down() == 0  # logged, not raised
+
+    after = get_event_row(engine, event_id)
+    assert (after.status, after.relay_attempts, after.relay_after) == (
+        EventStatus.accepted,
+        0,
+        before.relay_after,
+    )
+    assert after.relay_after is not None and after.relay_after <= utcnow()
+    sent: list[str] = []
+    with unit_of_work(engine) as s:
+        assert relay_due(s, now=utcnow(), enqueue=sent.extend, base=1, cap=2) == 1
+    assert sent == [event_id]
+
+
+def test_the_relay_enqueues_through_the_real_broker_and_waits_while_a_backlog_remains(
+    engine: sa.Engine, offline_broker_api_url: str, token: str, settings: Settings, broker: Any
+) -> None:
+    ids = [post_event(offline_broker_api_url, token, factories.clue()).json()["event_id"] for _ in range(3)]
+    for event_id in ids:
+        make_due(engine, event_id)
+    relay = Relay(settings)
+
+    assert relay() == 3
+
+    client = redis.Redis.from_url(settings.resolved_redis_url)
+    try:
+        messages = client.hgetall(f"{settings.broker_namespace}:{ROUTING_QUEUE}.msgs")
+    finally:
+        client.close()
+    assert messages  # no worker runs: the messages wait in Redis
+    stored = b" ".join(messages.values()).decode()
+    assert all(event_id in stored for event_id in ids)
+    for event_id in ids:  # due again, but the routing queue still holds them: nothing is lost
+        make_due(engine, event_id)
+    assert relay() == 0
