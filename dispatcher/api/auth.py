@@ -27,12 +27,14 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def _cached_source(services: Services, token: str) -> Source | None:
+    cached = services.source_cache.get(hash_token(token))
+    return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+
 def _find_source(services: Services, token: str) -> Source | None:
     """The source of a token, remembered for ``SOURCE_CACHE_SECONDS`` (intake's hot path)."""
     digest = hash_token(token)
-    cached = services.source_cache.get(digest)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
     with unit_of_work(services.engine, read_only=True) as session:
         source = session.exec(select(Source).where(Source.token_hash == digest, Source.active)).first()
     if source is not None:
@@ -47,7 +49,8 @@ def _find_user(services: Services, token: str) -> User | None:
 
 async def current_source(request: Request, services: ServicesDep) -> Source:
     """The upstream system behind the token, within its rate limit (429 beyond it)."""
-    source = await run_in_threadpool(_find_source, services, bearer_token(request))
+    token = bearer_token(request)
+    source = _cached_source(services, token) or await run_in_threadpool(_find_source, services, token)
     if source is None:
         raise Unauthorized("unknown source token")
     wait = services.limiter.take(source.id, rate=source.rate_per_second, burst=source.burst)
