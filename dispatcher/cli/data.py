@@ -198,7 +198,10 @@ def tasks(
         query = query.where(Task.kind == kind)
     with session() as s:
         rows = s.exec(query).all()
-    table = Table("id", "ledger no", "kind", "status", "handler", "verifier", "rule", "reason")
+    table = Table()
+    for name in ("id", "ledger no", "kind", "status", "handler", "verifier", "rule"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for t in rows:
         table.add_row(
             str(t.id),
