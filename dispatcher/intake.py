@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -148,9 +147,3 @@ def event_state(session: Session, source: Source, event_id: str) -> dict[str, An
             "dispatched_at": task.dispatched_at.isoformat() if task.dispatched_at else None,
         },
     }
-
-
-def pending_count(session: Session) -> int:
-    return session.exec(
-        select(sa.func.count()).select_from(Event).where(Event.status == EventStatus.accepted)
-    ).one()

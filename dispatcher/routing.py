@@ -31,7 +31,7 @@ class RouteDecision:
 
 
 @dataclass(frozen=True, slots=True)
-class Conflict:
+class ConflictOfInterest:
     """What an event is about, for conflict-of-interest checks (rule 5)."""
 
     township: Township | None
@@ -64,11 +64,11 @@ class Conflict:
         return False
 
 
-def recused_logins(conflict: Conflict, org: Org) -> tuple[str, ...]:
+def recused_logins(conflict: ConflictOfInterest, org: Org) -> tuple[str, ...]:
     return tuple(sorted(s.login for s in org.staff if conflict.recuses(s, org)))
 
 
-def is_eligible(unit: Unit, conflict: Conflict, org: Org, recused: tuple[str, ...]) -> bool:
+def is_eligible(unit: Unit, conflict: ConflictOfInterest, org: Org, recused: tuple[str, ...]) -> bool:
     """A unit may take the matter unless it is conflicted or every handler of it is recused."""
     if conflict.excludes_unit(unit):
         return False
@@ -78,6 +78,13 @@ def is_eligible(unit: Unit, conflict: Conflict, org: Org, recused: tuple[str, ..
 
 def _triage(rule: str, reason: str, **kw: Any) -> RouteDecision:
     return RouteDecision(outcome=TRIAGE, rule=rule, reason=reason, **kw)
+
+
+def _no_eligible_unit(why: str, township: Township, recused: tuple[str, ...]) -> RouteDecision:
+    """Rule 5 left nobody: a person must designate a unit (指定办案)."""
+    return _triage(
+        "no_eligible_unit", why, zone=township.zone, township=township.code, recused_logins=recused
+    )
 
 
 def route(kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
@@ -91,7 +98,9 @@ def route(kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[
     return _triage("unknown_kind", f"未知事项类型 {kind!r}，需人工分办")
 
 
-def _township_or_triage(payload: Mapping[str, Any], org: Org, conflict: Conflict) -> Township | RouteDecision:
+def _township_or_triage(
+    payload: Mapping[str, Any], org: Org, conflict: ConflictOfInterest
+) -> Township | RouteDecision:
     """Rule 1: find the township (code, name, alias or village); unknown goes to triage.
 
     ``conflict`` (without a township) gives the recusals a triage item must still carry.
@@ -109,7 +118,9 @@ def _township_or_triage(payload: Mapping[str, Any], org: Org, conflict: Conflict
     return township
 
 
-def _verifier(candidates: list[Unit], conflict: Conflict, org: Org, recused: tuple[str, ...]) -> Unit | None:
+def _verifier(
+    candidates: list[Unit], conflict: ConflictOfInterest, org: Org, recused: tuple[str, ...]
+) -> Unit | None:
     for unit in candidates:
         if not conflict.excludes_unit(unit):
             verifiers = [s for s in org.staff_of(unit.code) if "verifier" in s.roles]
@@ -121,7 +132,7 @@ def _verifier(candidates: list[Unit], conflict: Conflict, org: Org, recused: tup
 def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
     """Rule 2: 小事不出村、大事不出镇 — the township commission, escalated to the room when needed."""
     about = org.find_unit(payload.get("about_unit"))
-    conflict = Conflict(township=None, unit=about, unit_text=payload.get("about_unit"))
+    conflict = ConflictOfInterest(township=None, unit=about, unit_text=payload.get("about_unit"))
     found = _township_or_triage(payload, org, conflict)
     if isinstance(found, RouteDecision):
         return found
@@ -130,7 +141,7 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
     room = org.units_by_code[zone.room]
     commission = org.township_commissions[township.code]
     recused = recused_logins(
-        Conflict(township=township, unit=about, unit_text=payload.get("about_unit")), org
+        ConflictOfInterest(township=township, unit=about, unit_text=payload.get("about_unit")), org
     )
 
     escalate_because = []
@@ -145,12 +156,8 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
 
     if escalate_because:
         if not is_eligible(room, conflict, org, recused):
-            return _triage(
-                "no_eligible_unit",
-                f"{'；'.join(escalate_because)}，但{room.name}也需回避，需人工指定",
-                zone=zone.code,
-                township=township.code,
-                recused_logins=recused,
+            return _no_eligible_unit(
+                f"{'；'.join(escalate_because)}，但{room.name}也需回避，需人工指定", township, recused
             )
         verifier = _verifier([org.units_by_code[org.commission.clue_verifier]], conflict, org, recused)
         handler, rule = room, "complaint_escalated"
@@ -160,13 +167,7 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
         handler, rule = commission, "complaint_township"
         reason = f"属地办理: 投诉发生在{township.name}，由{commission.name}办理，{room.name}验单"
     if verifier is None:
-        return _triage(
-            "no_eligible_unit",
-            f"{reason}；但没有可验单的单位，需人工指定",
-            zone=zone.code,
-            township=township.code,
-            recused_logins=recused,
-        )
+        return _no_eligible_unit(f"{reason}；但没有可验单的单位，需人工指定", township, recused)
     return RouteDecision(
         DISPATCH, rule, reason, zone.code, township.code, handler.code, verifier.code, recused
     )
@@ -179,7 +180,7 @@ def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecis
     zone = township.zone if township else None
     department = org.department_for(category)
     enterprise = (payload.get("enterprise") or {}).get("name")
-    conflict = Conflict(township=township, unit_text=enterprise)
+    conflict = ConflictOfInterest(township=township, unit_text=enterprise)
     recused = recused_logins(conflict, org)
     if department is None:
         return _triage(
@@ -216,34 +217,24 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
     subject = payload.get("subject") or {}
     person, unit_text = subject.get("name"), subject.get("unit")
     unit = org.find_unit(unit_text)
-    found = _township_or_triage(payload, org, Conflict(None, person=person, unit_text=unit_text, unit=unit))
+    found = _township_or_triage(
+        payload, org, ConflictOfInterest(None, person=person, unit_text=unit_text, unit=unit)
+    )
     if isinstance(found, RouteDecision):
         return found
     township = found
     zone = org.zones_by_code[township.zone]
     room = org.units_by_code[zone.room]
-    conflict = Conflict(township, person=person, unit_text=unit_text, unit=unit)
+    conflict = ConflictOfInterest(township, person=person, unit_text=unit_text, unit=unit)
     recused = recused_logins(conflict, org)
     case_office = org.units_by_code[org.commission.clue_verifier]
 
     def dispatch_to_room(rule: str, why: str) -> RouteDecision:
         if not is_eligible(room, conflict, org, recused):
-            return _triage(
-                "no_eligible_unit",
-                f"{why}；但{room.name}需回避，需人工指定",
-                zone=zone.code,
-                township=township.code,
-                recused_logins=recused,
-            )
+            return _no_eligible_unit(f"{why}；但{room.name}需回避，需人工指定", township, recused)
         verifier = _verifier([case_office], conflict, org, recused)
         if verifier is None:
-            return _triage(
-                "no_eligible_unit",
-                f"{why}；但没有可审核的单位，需人工指定",
-                zone=zone.code,
-                township=township.code,
-                recused_logins=recused,
-            )
+            return _no_eligible_unit(f"{why}；但没有可审核的单位，需人工指定", township, recused)
         reason = f"{why}，由{room.name}办理，{verifier.name}审核"
         return RouteDecision(
             DISPATCH, rule, reason, zone.code, township.code, room.code, verifier.code, recused
@@ -268,12 +259,10 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
             "cross_handling_fallback_room", f"交叉办案: 排除{township.name}后本协作区没有可交叉办理的乡镇"
         )
     if verifier is None:
-        return _triage(
-            "no_eligible_unit",
+        return _no_eligible_unit(
             f"交叉办案: 排除{township.name}后有可办理的乡镇，但没有可审核的单位，需人工指定",
-            zone=zone.code,
-            township=township.code,
-            recused_logins=recused,
+            township,
+            recused,
         )
     chosen = candidates[0]
     reason = (
@@ -288,7 +277,7 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
 __all__ = [
     "DISPATCH",
     "TRIAGE",
-    "Conflict",
+    "ConflictOfInterest",
     "RouteDecision",
     "UnitKind",
     "is_eligible",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import dramatiq
@@ -86,10 +85,3 @@ class Enqueuer:
     def routing_backlog(self) -> int:
         """Messages waiting in the routing queue (not counting those being worked on)."""
         return int(self.broker.do_qsize(ROUTING_QUEUE))  # type: ignore[attr-defined]
-
-
-def env_for_children(settings: Settings) -> dict[str, str]:
-    """The parts of the environment child processes must share (e.g. the embedded Redis socket)."""
-    env = dict(os.environ)
-    env["DISPATCH_DATA_DIR"] = str(settings.data_dir.resolve())
-    return env
