@@ -40,7 +40,7 @@ FAST = {
 def e2e_env(data_dir: Path, **values: str) -> dict[str, str]:
     """A child's environment: nothing ``DISPATCH_*`` inherited, only what the test says."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    return child_env(DISPATCH_DATA_DIR=str(data_dir), **FAST, **values)
+    return child_env(**{"DISPATCH_DATA_DIR": str(data_dir), **FAST, **values})
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
