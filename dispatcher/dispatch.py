@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from dispatcher.models import OPEN_TASK_STATUSES, Event, EventStatus, Task, TaskHistory, TaskStatus
 from dispatcher.org.store import current_org
 from dispatcher.routing import DISPATCH, RouteDecision, route
+from dispatcher.tasks import add_notification
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ def route_event(session: Session, event_id: str, *, now: datetime, failure: str 
     session.add(
         TaskHistory(task_id=task.id, at=now, actor=ROUTING_ACTOR, to_status=status, note=decision.reason)
     )
+    if dispatched and decision.handler_unit:
+        add_notification(
+            session, loaded[1] if loaded else None, unit_code=decision.handler_unit, task=task,
+            kind="dispatched", message=f"{task.ledger_no} 已分办: {decision.reason}", now=now,
+        )  # fmt: skip
     _mark_routed(event, EventStatus.dispatched if dispatched else EventStatus.triage, now)
     return task
 

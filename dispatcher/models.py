@@ -146,6 +146,25 @@ class Task(SQLModel, table=True):
     updated_at: datetime = utc_column()
     #: Optimistic concurrency: every move bumps it; a stale writer loses.
     version: int = 1
+    #: Who accepted it (接单人), once accepted.
+    handler_login: str | None = Field(default=None, max_length=64)
+    accepted_at: datetime | None = utc_column(nullable=True)
+    submitted_at: datetime | None = utc_column(nullable=True)
+    verified_at: datetime | None = utc_column(nullable=True)
+    closed_at: datetime | None = utc_column(nullable=True)
+    #: Why it closed: ``verified`` (clues), ``satisfied``, ``basically_satisfied``, ``no_response``.
+    close_reason: str | None = Field(default=None, max_length=32)
+    #: The state a suspended task resumes to.
+    suspended_from: str | None = Field(default=None, max_length=32)
+    #: The submitted outcome (办理结果), validated per kind.
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: The requester's answer (回访): ``satisfied | basically_satisfied | unsatisfied``.
+    feedback_rating: str | None = Field(default=None, max_length=32)
+    #: When an unanswered feedback request closes the task as "no response".
+    feedback_due_at: datetime | None = utc_column(nullable=True, index=True)
+    #: 增派协助: units and staff a zone leader added to help.
+    assisting_units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    assisting_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class TaskHistory(SQLModel, table=True):
@@ -157,9 +176,41 @@ class TaskHistory(SQLModel, table=True):
     task_id: int = Field(foreign_key="tasks.id", index=True)
     at: datetime = utc_column()
     actor: str = Field(max_length=64)
+    #: The move (``accept``, ``submit``…); ``dispatch`` for the routing worker's first entry.
+    move: str = Field(default="dispatch", max_length=32)
     from_status: str | None = Field(default=None, max_length=32)
     to_status: str = Field(max_length=32)
     note: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """Something a unit must know (分办, 退回, 验单不通过, 重办, 指定): in its inbox and to its webhook."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(max_length=64, index=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    kind: str = Field(max_length=32)
+    message: str = Field(sa_column=Column(sa.Text, nullable=False))
+    created_at: datetime = utc_column()
+    read_at: datetime | None = utc_column(nullable=True)
+    #: Webhook delivery: ``none`` (no webhook), ``pending``, ``delivered``, ``failed``.
+    webhook_status: str = Field(default="none", max_length=16, index=True)
+    webhook_attempts: int = 0
+    webhook_error: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+
+
+class IdentityReveal(SQLModel, table=True):
+    """Every time someone looked at a reporter's or complainant's identity (查看身份信息 is logged)."""
+
+    __tablename__ = "identity_reveals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    login: str = Field(max_length=64)
+    at: datetime = utc_column()
+    reason: str = Field(sa_column=Column(sa.Text, nullable=False))
 
 
 class LedgerCounter(SQLModel, table=True):

@@ -274,12 +274,63 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
     )
 
 
+def conflict_for(kind: str, payload: Mapping[str, Any], org: Org) -> ConflictOfInterest:
+    """What an event is about, as routing sees it (for designation and triage routing, rule 7)."""
+    if kind == "clue":
+        subject = payload.get("subject") or {}
+        text = subject.get("unit")
+        township = org.find_township(payload.get("township"), payload.get("village"))
+        return ConflictOfInterest(
+            township, person=subject.get("name"), unit_text=text, unit=org.find_unit(text)
+        )
+    if (
+        kind == "complaint"
+    ):  # the township's own commission handles its complaints: only the unit complained about
+        text = payload.get("about_unit")
+        return ConflictOfInterest(None, unit_text=text, unit=org.find_unit(text))
+    township = org.find_township(payload.get("township")) if payload.get("township") else None
+    return ConflictOfInterest(township, unit_text=(payload.get("enterprise") or {}).get("name"))
+
+
+def designation_refusal(
+    kind: str, payload: Mapping[str, Any], org: Org, unit_code: str, verifier_code: str | None = None
+) -> str | None:
+    """Why ``unit_code`` may not take this matter (rule 7 stays subject to rule 5), or ``None``."""
+    conflict = conflict_for(kind, payload, org)
+    recused = recused_logins(conflict, org)
+    unit = org.units_by_code[unit_code]
+    if conflict.excludes_unit(unit):
+        return f"回避: {unit.name}是被反映人所在单位或乡镇，不能承办"
+    if not is_eligible(unit, conflict, org, recused):
+        return f"回避: {unit.name}的承办人员均需回避"
+    if verifier_code is not None:
+        verifier = org.units_by_code.get(verifier_code)
+        if verifier is None:
+            return f"未知的验单单位 {verifier_code}"
+        if _verifier([verifier], conflict, org, recused) is None:
+            return f"回避: {verifier.name}不能验单"
+    return None
+
+
+def default_verifier(kind: str, org: Org, zone: str | None, handler: str) -> str:
+    """The verifying unit routing would pick for a task now handled by ``handler``."""
+    if kind == "enterprise_request":
+        return org.commission.enterprise_verifier
+    room = org.zones_by_code[zone].room if zone in org.zones_by_code else None
+    if room is None or room == handler:
+        return org.commission.clue_verifier
+    return room
+
+
 __all__ = [
     "DISPATCH",
     "TRIAGE",
     "ConflictOfInterest",
     "RouteDecision",
     "UnitKind",
+    "conflict_for",
+    "default_verifier",
+    "designation_refusal",
     "is_eligible",
     "recused_logins",
     "route",

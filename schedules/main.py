@@ -1,21 +1,27 @@
 """``dispatcher scheduler``: runs the periodic jobs with APScheduler.
 
-For now its one job is the outbox relay. Two schedulers running at once are harmless (the
-relay is idempotent); the leader lock arrives with the monthly jobs.
+Jobs: the outbox relay (events committed but not routed), the webhook relay (deliveries
+whose enqueue was lost) and the feedback expiry (回访期满 → closed as "no response"). Two
+schedulers running at once are harmless: every job is idempotent; the leader lock arrives
+with the monthly jobs.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+from datetime import timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from dispatcher.clock import utcnow
 from dispatcher.db import get_engine, unit_of_work
+from dispatcher.notify import stale_pending
+from dispatcher.org.store import current_org
 from dispatcher.outbox import relay_due
 from dispatcher.settings import Settings
+from dispatcher.tasks import Policy, expire_feedback
 from workers.broker import Enqueuer, build_broker
 
 log = logging.getLogger(__name__)
@@ -45,10 +51,55 @@ class Relay:
             return 0
 
 
+class FeedbackExpiry:
+    """Closes tasks whose requester did not answer within the feedback window (回访期满)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = get_engine(settings.resolved_database_url)
+
+    def __call__(self) -> int:
+        try:
+            with unit_of_work(self.engine) as session:
+                loaded = current_org(session)
+                return expire_feedback(
+                    session,
+                    now=utcnow(),
+                    org=loaded[1] if loaded else None,
+                    policy=Policy(
+                        tz=self.settings.tz,
+                        feedback_window=timedelta(days=self.settings.feedback_window_days),
+                    ),
+                )
+        except Exception as exc:
+            log.warning("feedback expiry pass failed, will retry: %s", exc)
+            return 0
+
+
+class WebhookRelay:
+    """Enqueues webhook deliveries whose first enqueue was lost (broker down at the time)."""
+
+    def __init__(self, settings: Settings, enqueuer: Enqueuer) -> None:
+        self.engine = get_engine(settings.resolved_database_url)
+        self.enqueuer = enqueuer
+
+    def __call__(self) -> int:
+        try:
+            with unit_of_work(self.engine, read_only=True) as session:
+                ids = stale_pending(session, before=utcnow() - timedelta(seconds=60))
+            if ids:
+                self.enqueuer.deliver_webhooks(ids)
+            return len(ids)
+        except Exception as exc:
+            log.warning("webhook relay pass failed, will retry: %s", exc)
+            return 0
+
+
 def build_scheduler(settings: Settings) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=settings.tz)
+    relay = Relay(settings)
     scheduler.add_job(
-        Relay(settings),
+        relay,
         "interval",
         seconds=settings.relay_interval_seconds,
         id="outbox-relay",
@@ -56,6 +107,14 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         coalesce=True,
         next_run_time=utcnow(),
     )
+    scheduler.add_job(
+        FeedbackExpiry(settings), "interval", seconds=settings.feedback_sweep_seconds, id="feedback-expiry",
+        max_instances=1, coalesce=True, next_run_time=utcnow(),
+    )  # fmt: skip
+    scheduler.add_job(
+        WebhookRelay(settings, relay.enqueuer), "interval", seconds=30, id="webhook-relay", max_instances=1,
+        coalesce=True,
+    )  # fmt: skip
     return scheduler
 
 

@@ -10,13 +10,18 @@ import logging
 from typing import Any
 
 import dramatiq
+import httpx
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from dispatcher import notify
 from dispatcher.clock import utcnow
-from dispatcher.db import with_retries
+from dispatcher.db import unit_of_work, with_retries
 from dispatcher.dispatch import route_event as route_event_core
-from workers.names import BENCH_QUEUE, NOOP, ROUTE_EVENTS, ROUTING_QUEUE
+from dispatcher.notify import pending_webhooks
+from dispatcher.org.store import current_org
+from workers.broker import Enqueuer
+from workers.names import BENCH_QUEUE, DELIVER_WEBHOOK, NOOP, NOTIFY_QUEUE, ROUTE_EVENTS, ROUTING_QUEUE
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -31,8 +36,8 @@ def route_events(event_ids: list[str]) -> None:
     """
     runtime = get_runtime()
 
-    def work(session: Session) -> int:
-        routed = 0
+    def work(session: Session) -> tuple[int, list[int]]:
+        routed, tasks = 0, []
         for event_id in sorted(set(event_ids)):
             savepoint = session.begin_nested()
             try:
@@ -50,19 +55,66 @@ def route_events(event_ids: list[str]) -> None:
                 savepoint.rollback()
                 log.exception("route_events %s: routing failed, sending it to triage", event_id)
                 task = route_event_core(session, event_id, now=utcnow(), failure=type(exc).__name__)
-            routed += task is not None
-        return routed
+            if task is not None:
+                routed += 1
+                tasks.append(task.id)
+        session.flush()
+        return routed, pending_webhooks(session, tasks)
 
-    routed = with_retries(runtime.engine, work)
+    routed, deliveries = with_retries(runtime.engine, work)
     log.debug("routed %d of %d event(s)", routed, len(event_ids))
+    if deliveries and _enqueuer is not None:
+        try:
+            _enqueuer.deliver_webhooks(deliveries)
+        except Exception as exc:  # the scheduler's relay sends them
+            log.warning("could not enqueue %d webhook delivery(ies): %s", len(deliveries), exc)
+
+
+class WebhookFailed(Exception):
+    """A delivery attempt failed; dramatiq retries it with backoff."""
+
+
+def deliver_webhook(notification_id: int) -> None:
+    """Post one notification to its unit's webhook; after the last try it lands in the failed list."""
+    runtime = get_runtime()
+    with unit_of_work(runtime.engine, read_only=True) as session:
+        loaded = current_org(session)
+        delivery = notify.prepare(session, notification_id, loaded[1] if loaded else None)
+    if delivery is None:
+        return
+    error: str | None
+    if isinstance(delivery, str):
+        error = delivery
+    else:
+        try:
+            response = httpx.post(delivery.url, content=delivery.body, headers=delivery.headers, timeout=10)
+            error = None if response.is_success else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    with unit_of_work(runtime.engine) as session:
+        again = notify.record(
+            session,
+            notification_id,
+            error=error,
+            max_attempts=runtime.settings.webhook_max_attempts,
+            now=utcnow(),
+        )
+    if again:
+        raise WebhookFailed(f"notification {notification_id}: {error}")
 
 
 def noop() -> None:
     """Does nothing; the benchmark's baseline."""
 
 
+#: Sends follow-up messages (webhook deliveries) on the broker the actors were declared on.
+_enqueuer: Enqueuer | None = None
+
+
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:
     """Bind the actors to ``broker``; returns them by name."""
+    global _enqueuer
+    _enqueuer = Enqueuer(broker)
     return {
         # Retries cover a database blip; past them the outbox relay still delivers the events.
         ROUTE_EVENTS: dramatiq.actor(
@@ -73,5 +125,14 @@ def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any
             min_backoff=1_000,
             max_backoff=60_000,
         )(route_events),
+        # The attempt count lives in the database (``webhook_max_attempts``); dramatiq only paces the retries.
+        DELIVER_WEBHOOK: dramatiq.actor(
+            broker=broker,
+            actor_name=DELIVER_WEBHOOK,
+            queue_name=NOTIFY_QUEUE,
+            max_retries=50,
+            min_backoff=1_000,
+            max_backoff=60_000,
+        )(deliver_webhook),
         NOOP: dramatiq.actor(broker=broker, actor_name=NOOP, queue_name=BENCH_QUEUE, max_retries=0)(noop),
     }

@@ -10,7 +10,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from dispatcher.settings import Settings
-from workers.names import ALL_QUEUES, ROUTE_CHUNK, ROUTE_EVENTS, ROUTING_QUEUE
+from workers.names import ALL_QUEUES, DELIVER_WEBHOOK, NOTIFY_QUEUE, ROUTE_CHUNK, ROUTE_EVENTS, ROUTING_QUEUE
 
 
 def redis_client(settings: Settings, *, timeout: float = 5.0) -> redis.Redis:
@@ -81,6 +81,16 @@ class Enqueuer:
                     options={},
                 )
             )
+
+    def deliver_webhooks(self, notification_ids: Sequence[int]) -> None:
+        """Ask the workers to post these notifications to their units' webhooks."""
+        for notification_id in notification_ids:
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=NOTIFY_QUEUE, actor_name=DELIVER_WEBHOOK, args=(notification_id,), kwargs={},
+                    options={},
+                )
+            )  # fmt: skip
 
     def routing_backlog(self) -> int:
         """Messages waiting in the routing queue (not counting those being worked on)."""

@@ -11,5 +11,10 @@ NOOP = "noop"
 #: Queue of the benchmark's no-op actor.
 BENCH_QUEUE = "bench"
 
+#: Queue of notification deliveries (webhooks).
+NOTIFY_QUEUE = "notify"
+#: Actor that posts one notification to its unit's webhook.
+DELIVER_WEBHOOK = "deliver_webhook"
+
 #: Every queue a worker consumes by default.
-ALL_QUEUES = (ROUTING_QUEUE,)
+ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE)

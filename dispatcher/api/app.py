@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from dispatcher import __version__
-from dispatcher.api import errors, events, health
+from dispatcher.api import errors, events, health, staff
 from dispatcher.api.services import Services, build_services
 from dispatcher.settings import Settings, load_settings
 from events.schemas import EventEnvelope
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(events.router, prefix=API_PREFIX)
+    app.include_router(staff.router, prefix=API_PREFIX)
     _document_event_schemas(app)
     return app
 

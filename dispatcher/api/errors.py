@@ -84,6 +84,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return JSONResponse(
+                error_body("bad_request", "malformed JSON", validation_details(exc)), status_code=400
+            )
         return JSONResponse(
             error_body("validation_error", "the request is invalid", validation_details(exc)), status_code=422
         )

@@ -11,15 +11,21 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from dispatcher import errors, metrics
 from dispatcher.api.auth import SourceDep
 from dispatcher.api.errors import BadRequest, PayloadTooLarge, status_of, validation_details
 from dispatcher.api.services import Services, ServicesDep
+from dispatcher.api.staff import policy_of
 from dispatcher.db import unit_of_work, with_retries
 from dispatcher.intake import Accepted, Envelope, accept_event, event_state
-from dispatcher.models import Source
+from dispatcher.lifecycle import Move
+from dispatcher.models import Event, Source, Task
+from dispatcher.notify import pending_webhooks
+from dispatcher.org.store import current_org
+from dispatcher.outcomes import validate_feedback
+from dispatcher.tasks import Actor, MoveRequest, apply_move
 from events.schemas import nul_paths, parse_envelope
 
 log = logging.getLogger(__name__)
@@ -209,3 +215,47 @@ async def get_event(event_id: str, source: SourceDep, services: ServicesDep) -> 
             return event_state(session, source, event_id)
 
     return await run_in_threadpool(_read)
+
+
+@router.post(
+    "/events/{event_id}/feedback", summary="The requester's satisfaction (回访), relayed by its platform"
+)
+async def post_feedback(
+    event_id: str, request: Request, source: SourceDep, services: ServicesDep
+) -> dict[str, Any]:
+    body = await read_json(request, services.settings.max_body_bytes)
+    feedback = validate_feedback(body)
+    move = Move.feedback_reopen if feedback.rating == "unsatisfied" else Move.feedback_close
+
+    def record() -> dict[str, Any]:
+        with unit_of_work(services.engine) as session:
+            event = session.get(Event, event_id)
+            if event is None or event.source_id != source.id:
+                raise errors.NotFound(f"no event {event_id}")
+            task = session.exec(select(Task).where(Task.event_id == event_id)).first()
+            if task is None or task.id is None:
+                raise errors.Conflict(
+                    "the event has no task yet", details={"current": event.status, "allowed": []}
+                )
+            loaded = current_org(session)
+            task = apply_move(
+                session,
+                Actor(login=f"source:{source.name}", role="source"),
+                task.id,
+                MoveRequest(move=move, feedback=feedback.model_dump()),
+                now=services.clock(),
+                org=loaded[1] if loaded else None,
+                policy=policy_of(services),
+            )
+            session.flush()
+            pending = pending_webhooks(session, [task.id])
+            answer = {
+                "event_id": event_id,
+                "task_id": task.id,
+                "status": task.status,
+                "rating": feedback.rating,
+            }
+        services.deliver(pending)
+        return answer
+
+    return await run_in_threadpool(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
@@ -16,6 +17,8 @@ from dispatcher.models import Source
 from dispatcher.ratelimit import TokenBuckets
 from dispatcher.settings import Settings
 from workers.broker import Enqueuer, build_broker, redis_client
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +38,17 @@ class Services:
             tz=self.settings.tz,
             relay_after=timedelta(seconds=self.settings.relay_after_seconds),
         )
+
+    def deliver(self, notification_ids: list[int]) -> None:
+        """Hand webhook deliveries to the workers; if the broker is down the scheduler's relay sends them."""
+        if not notification_ids:
+            return
+        try:
+            self.enqueuer.deliver_webhooks(notification_ids)
+        except Exception as exc:
+            log.warning(
+                "could not enqueue %d webhook delivery(ies), the relay will: %s", len(notification_ids), exc
+            )
 
     def broker_ping(self) -> bool:
         client = redis_client(self.settings, timeout=1.0)
