@@ -1,40 +1,26 @@
-"""Working days (工作日) by the State Council calendar, with make-up workdays (调休).
+"""Working days for the lifecycle's return window, on the same calendar as the deadlines.
 
-``chinese-calendar`` knows the years the State Council has published; for a year it does not
-know yet we fall back to Monday–Friday and say so (``known_year``), never silently. The full
-calendar with policy overrides and loud warnings arrives with time-limited supervision.
+A thin bridge until the time-limit policy (with its calendar overrides) is loaded everywhere:
+it uses ``dispatcher.calendar.WorkCalendar`` without overrides and logs, once per year, when
+it has to count Monday–Friday for a year the State Council calendar does not cover yet.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date
 
-import chinese_calendar
+from dispatcher.calendar import WorkCalendar
 
 log = logging.getLogger(__name__)
-
-
-def known_year(year: int) -> bool:
-    try:
-        chinese_calendar.is_workday(date(year, 6, 1))
-    except NotImplementedError:
-        return False
-    return True
-
-
-def is_workday(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        log.warning("no State Council calendar for %d: counting Monday–Friday as working days", day.year)
-        return day.weekday() < 5
+_CALENDAR = WorkCalendar()
+_warned: set[int] = set()
 
 
 def workdays_after(start: date, end: date) -> int:
     """Working days after ``start`` up to and including ``end`` (0 when ``end <= start``)."""
-    count, day = 0, start + timedelta(days=1)
-    while day <= end:
-        count += is_workday(day)
-        day += timedelta(days=1)
-    return count
+    for year in _CALENDAR.missing_years(range(start.year, end.year + 1)):
+        if year not in _warned:
+            _warned.add(year)
+            log.warning("no State Council calendar for %d: counting Monday–Friday as working days", year)
+    return _CALENDAR.workdays_after(start, end)
