@@ -18,6 +18,7 @@ from dispatcher.org.store import current_org, save_org
 out = Console(highlight=False, soft_wrap=True, markup=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Org directory (zones, units, townships, staff).", no_args_is_help=True)
+policy_app = typer.Typer(help="Time-limit policy (clocks, escalation, calendar).", no_args_is_help=True)
 source_app = typer.Typer(help="Upstream systems that publish events.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 
@@ -65,6 +66,32 @@ def _summary(org: object) -> str:
     return ", ".join(f"{len(getattr(org, k))} {k}" for k in ("zones", "units", "townships", "staff"))
 
 
+@policy_app.command("check")
+def policy_check(file: Annotated[Path, typer.Argument(help="policy YAML file")]) -> None:
+    """Validate a policy file; every problem with file, line and field; warns of years without a calendar."""
+    from datetime import date
+
+    from dispatcher.policy import check_policy_text
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    policy, problems = check_policy_text(text, str(file))
+    if policy is None:
+        for p in problems:
+            out.print(str(p))
+        raise ConfigError(f"{file}: {len(problems)} problem(s)")
+    this_year = date.today().year
+    missing = policy.work_calendar().missing_years([this_year, this_year + 1])
+    out.print(f"{file}: ok")
+    for year in missing:
+        out.print(
+            f"warning: no State Council calendar for {year}: Monday–Friday would be counted; "
+            "list its holidays and make-up workdays under calendar:"
+        )
+
+
 @source_app.command("add")
 def source_add(
     name: Annotated[str, typer.Argument(help="a short name, e.g. 12345-hotline")],
@@ -108,5 +135,6 @@ def user_add(
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(org_app, name="org")
+    app.add_typer(policy_app, name="policy")
     app.add_typer(source_app, name="source")
     app.add_typer(user_app, name="user")

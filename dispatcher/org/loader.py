@@ -2,90 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from dispatcher.errors import ConfigError
 from dispatcher.org.model import Org, UnitKind, fold
+from dispatcher.yamlfile import FileProblem, check_yaml
+
+#: Kept under its old name: org problems are file problems.
+OrgProblem = FileProblem
 
 
-@dataclass(frozen=True, slots=True)
-class OrgProblem:
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field or '(file)'}: {self.message}"
-
-
-def _line_of(root: Any, path: tuple[str | int, ...]) -> int:
-    """The 1-based line of the deepest node of ``path`` that exists in the YAML tree."""
-    node, line = root, 1
-    for key in path:
-        if isinstance(node, CommentedMap) and key in node:
-            pos = node.lc.key(key)
-            line = pos[0] + 1
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
-            node = node[key]
-        else:
-            break
-    return line
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for key in path:
-        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
-    return out
-
-
-def check_org_text(text: str, filename: str = "<org>") -> tuple[Org | None, list[OrgProblem]]:
+def check_org_text(text: str, filename: str = "<org>") -> tuple[Org | None, list[FileProblem]]:
     """Parse and validate; returns the org (if valid) and every problem found."""
-    yaml = YAML(typ="rt")
-    try:
-        root = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        return None, [OrgProblem(filename, line, "", f"YAML syntax: {exc.problem}")]
-    except YAMLError as exc:  # e.g. a non-printable character: ruamel gives no line mark
-        return None, [OrgProblem(filename, 1, "", f"YAML: {exc}")]
-    if not isinstance(root, CommentedMap):
-        return None, [OrgProblem(filename, 1, "", "the org file must be a mapping at the top level")]
-
-    try:
-        org = Org.model_validate(_plain(root))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            path = tuple(p for p in err["loc"] if isinstance(p, str | int))
-            problems.append(OrgProblem(filename, _line_of(root, path), _dotted(path), err["msg"]))
-        return None, problems
-
-    problems = [
-        OrgProblem(filename, _line_of(root, path), _dotted(path), message)
-        for path, message in _cross_references(org)
-    ]
-    return (None, problems) if problems else (org, [])
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's commented containers → plain dicts and lists for pydantic."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+    return check_yaml(text, filename, Org, what="org", cross=_cross_references)
 
 
 def _duplicates(
