@@ -199,6 +199,8 @@ class Notification(SQLModel, table=True):
     webhook_status: str = Field(default="none", max_length=16, index=True)
     webhook_attempts: int = 0
     webhook_error: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    #: When the webhook relay should step in if no attempt happened (NULL: a minute after creation).
+    webhook_next_at: datetime | None = utc_column(nullable=True, index=True)
 
 
 class IdentityReveal(SQLModel, table=True):

@@ -13,14 +13,19 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dispatcher.models import Notification, Task
 from dispatcher.org.model import Org
 
 SIGNATURE_HEADER = "X-Dispatch-Signature"
+#: A new delivery is relayed if no attempt happened within this long (its enqueue was lost).
+FIRST_GRACE = timedelta(minutes=1)
+#: After an attempt or a relay, how long before the relay may send it again.
+RELAY_GRACE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,8 @@ def record(
         n.webhook_status = "delivered"
     elif n.webhook_attempts >= max_attempts:
         n.webhook_status = "failed"
+    else:  # dramatiq retries within a minute; if that retry is lost, the relay steps in after this
+        n.webhook_next_at = now + RELAY_GRACE
     session.add(n)
     return n.webhook_status == "pending"
 
@@ -100,16 +107,29 @@ def pending_webhooks(session: Session, task_ids: list[int | None]) -> list[int]:
     return [n for n in session.exec(query) if n is not None]
 
 
-def stale_pending(session: Session, *, before: datetime, limit: int = 500) -> list[int]:
-    """Deliveries created before ``before`` and never attempted: their enqueue was lost."""
+def claim_stale(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
+    """Pending deliveries whose message was lost (never sent, or a retry that never came).
+
+    Each one returned gets a new ``webhook_next_at``, so a relay pass re-sends it once per
+    ``RELAY_GRACE`` at most, however slow the workers are.
+    """
+    due = sa.or_(
+        sa.and_(
+            col(Notification.webhook_next_at).is_(None), col(Notification.created_at) < now - FIRST_GRACE
+        ),
+        col(Notification.webhook_next_at) < now,
+    )
     query = (
-        select(Notification.id)
-        .where(
-            Notification.webhook_status == "pending",
-            Notification.webhook_attempts == 0,
-            col(Notification.created_at) < before,
-        )
+        select(Notification)
+        .where(Notification.webhook_status == "pending", due)
         .order_by(col(Notification.id))
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return [n for n in session.exec(query) if n is not None]
+    claimed = []
+    for n in session.exec(query):
+        n.webhook_next_at = now + RELAY_GRACE
+        session.add(n)
+        if n.id is not None:
+            claimed.append(n.id)
+    return claimed

@@ -17,7 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from dispatcher.clock import utcnow
 from dispatcher.db import get_engine, unit_of_work
-from dispatcher.notify import stale_pending
+from dispatcher.notify import claim_stale
 from dispatcher.org.store import current_org
 from dispatcher.outbox import relay_due
 from dispatcher.settings import Settings
@@ -85,10 +85,10 @@ class WebhookRelay:
 
     def __call__(self) -> int:
         try:
-            with unit_of_work(self.engine, read_only=True) as session:
-                ids = stale_pending(session, before=utcnow() - timedelta(seconds=60))
-            if ids:
-                self.enqueuer.deliver_webhooks(ids)
+            with unit_of_work(self.engine) as session:
+                ids = claim_stale(session, now=utcnow())
+                if ids:  # inside the transaction: if the broker is down, nothing is marked as relayed
+                    self.enqueuer.deliver_webhooks(ids)
             return len(ids)
         except Exception as exc:
             log.warning("webhook relay pass failed, will retry: %s", exc)

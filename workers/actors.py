@@ -70,8 +70,8 @@ def route_events(event_ids: list[str]) -> None:
             log.warning("could not enqueue %d webhook delivery(ies): %s", len(deliveries), exc)
 
 
-class WebhookFailed(Exception):
-    """A delivery attempt failed; dramatiq retries it with backoff."""
+class WebhookFailed(dramatiq.Retry):
+    """A delivery attempt failed; dramatiq retries it with backoff (logged as one warning, no traceback)."""
 
 
 def deliver_webhook(notification_id: int) -> None:
@@ -98,6 +98,10 @@ def deliver_webhook(notification_id: int) -> None:
             error=error,
             max_attempts=runtime.settings.webhook_max_attempts,
             now=utcnow(),
+        )
+    if error is not None:
+        log.warning(
+            "webhook delivery %s failed (%s)%s", notification_id, error, ", will retry" if again else ""
         )
     if again:
         raise WebhookFailed(f"notification {notification_id}: {error}")

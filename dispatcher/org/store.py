@@ -6,12 +6,14 @@ import hashlib
 import threading
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatcher.models import OrgVersion
 from dispatcher.org.model import Org
 
-_cache: dict[int, Org] = {}
+#: (version id, sha256 of the file) → parsed org. The hash keeps two databases (tests, a
+#: recreated database) that both have a version 1 from sharing a stale org.
+_cache: dict[tuple[int, str], Org] = {}
 _cache_lock = threading.Lock()
 
 
@@ -30,16 +32,20 @@ def save_org(session: Session, org: Org, *, source_name: str, text: str, now: da
 
 def current_org(session: Session) -> tuple[int, Org] | None:
     """The newest loaded org, parsed once per process per version."""
-    newest = session.exec(select(OrgVersion.id).order_by(OrgVersion.id.desc()).limit(1)).first()  # type: ignore[union-attr]
-    if newest is None:
+    newest = session.exec(
+        select(OrgVersion.id, OrgVersion.sha256).order_by(col(OrgVersion.id).desc()).limit(1)
+    ).first()
+    if newest is None or newest[0] is None:
         return None
+    key = (newest[0], newest[1])
     with _cache_lock:
-        org = _cache.get(newest)
+        org = _cache.get(key)
     if org is None:
-        row = session.get(OrgVersion, newest)
+        row = session.get(OrgVersion, key[0])
         assert row is not None
         org = Org.model_validate(row.document)
         with _cache_lock:
-            _cache.clear()
-            _cache[newest] = org
-    return newest, org
+            if len(_cache) > 8:
+                _cache.clear()
+            _cache[key] = org
+    return key[0], org

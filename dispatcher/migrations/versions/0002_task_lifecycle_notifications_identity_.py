@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("webhook_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("webhook_attempts", sa.Integer(), nullable=False),
         sa.Column("webhook_error", sa.Text(), nullable=True),
+        sa.Column("webhook_next_at", dispatcher.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["task_id"],
             ["tasks.id"],
@@ -59,6 +60,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notifications_task_id"), ["task_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_notifications_unit_code"), ["unit_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_notifications_webhook_status"), ["webhook_status"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_notifications_webhook_next_at"), ["webhook_next_at"], unique=False
+        )
 
     with op.batch_alter_table("task_history", schema=None) as batch_op:
         batch_op.add_column(
@@ -114,6 +118,7 @@ def downgrade() -> None:
         batch_op.drop_column("move")
 
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notifications_webhook_next_at"))
         batch_op.drop_index(batch_op.f("ix_notifications_webhook_status"))
         batch_op.drop_index(batch_op.f("ix_notifications_unit_code"))
         batch_op.drop_index(batch_op.f("ix_notifications_task_id"))
