@@ -42,7 +42,7 @@ OUTCOMES: dict[str, type[_Strict]] = {
 
 def _details(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
     return [
-        {"path": ".".join([prefix, *map(str, e["loc"])]).rstrip("."), "message": e["msg"]}
+        {"path": ".".join(p for p in [prefix, *map(str, e["loc"])] if p) or "(body)", "message": e["msg"]}
         for e in exc.errors()
     ]
 

@@ -28,6 +28,8 @@ from dispatcher.outcomes import validate_feedback, validate_outcome
 from dispatcher.routing import default_verifier, designation_refusal
 from dispatcher.workdays import workdays_after
 
+RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+
 #: A unit may return a wrongly routed task within this many working days of dispatch (DESIGN §1).
 RETURN_WINDOW_WORKDAYS = 5
 
@@ -95,6 +97,8 @@ class Policy:
 def can_see(actor: Actor, task: Task) -> bool:
     if actor.sees_everything or actor.role == "source":  # a source reaches a task only through its own event
         return True
+    if actor.login in task.assisting_logins:  # 增派人员: staff a zone leader added by name
+        return True
     if actor.role == "zone_leader":
         return task.zone_code in actor.zones
     return actor.unit is not None and (
@@ -106,14 +110,16 @@ def visible(actor: Actor) -> Any:
     """The SQL condition matching the tasks ``actor`` may see (mirror of ``can_see``)."""
     if actor.sees_everything:
         return sa.true()
+    # Assisting units and logins are JSON lists: match the quoted code inside (portable across backends).
+    named = sa.cast(Task.assisting_logins, sa.String).contains(f'"{actor.login}"', autoescape=True)
     if actor.role == "zone_leader":
-        return col(Task.zone_code).in_(sorted(actor.zones))
+        return sa.or_(col(Task.zone_code).in_(sorted(actor.zones)), named)
     unit = actor.unit or ""
-    # Assisting units are a JSON list: match the quoted code inside it (portable across backends).
     return sa.or_(
         col(Task.handler_unit) == unit,
         col(Task.verifier_unit) == unit,
-        sa.cast(Task.assisting_units, sa.String).contains(f'"{unit}"'),
+        sa.cast(Task.assisting_units, sa.String).contains(f'"{unit}"', autoescape=True),
+        named,
     )
 
 
@@ -138,7 +144,11 @@ def _may(actor: Actor, task: Task, move: Move) -> bool:
     if move in VERIFIER_MOVES:
         return actor.role == "verifier" and actor.unit == task.verifier_unit
     if move is Move.progress and actor.role == "handler":
-        return actor.unit == task.handler_unit or actor.unit in task.assisting_units
+        return (
+            actor.unit == task.handler_unit
+            or actor.unit in task.assisting_units
+            or actor.login in task.assisting_logins
+        )
     return actor.role == "handler" and actor.unit == task.handler_unit
 
 
@@ -247,7 +257,9 @@ def _effects(
             notify.append((task.handler_unit, "rejected", f"{task.ledger_no} 验单不通过: {note}"))
     elif move in (Move.feedback_close, Move.feedback_reopen):
         feedback = validate_feedback(request.feedback)
-        note = f"回访: {feedback.rating}" + (f"，{feedback.comment}" if feedback.comment else "")
+        note = f"回访: {RATING_LABELS[feedback.rating]}" + (
+            f"，{feedback.comment}" if feedback.comment else ""
+        )
         changes.update(feedback_rating=feedback.rating, feedback_due_at=None)
         if target is S.closed:
             changes.update(closed_at=now, close_reason=feedback.rating)
@@ -282,7 +294,9 @@ def _effects(
             assisting_logins=sorted({*task.assisting_logins, *logins}),
         )
         note = f"增派协助 {', '.join([*units, *logins])}: {note}"
-        notify += [(u, "assist", f"{task.ledger_no} 请协助办理: {request.reason}") for u in units]
+        staff_units = {s.login: s.unit for s in org.staff} if org is not None else {}
+        helped = dict.fromkeys([*units, *(staff_units[x] for x in logins if x in staff_units)])
+        notify += [(u, "assist", f"{task.ledger_no} 请协助办理: {request.reason}") for u in helped]
     return changes, note, notify
 
 

@@ -7,12 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 
 from dispatcher import __version__
 from dispatcher.api import errors, events, health, staff
 from dispatcher.api.services import Services, build_services
 from dispatcher.settings import Settings, load_settings
+from dispatcher.web import login, pages
+from dispatcher.web.render import STATIC_DIR
+from dispatcher.web.session import LazySessionMiddleware
 from events.schemas import EventEnvelope
 
 API_PREFIX = "/api/v1"
@@ -36,6 +40,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(staff.router, prefix=API_PREFIX)
+    # The staff inbox (server-rendered pages); its session cookie also authenticates staff API calls.
+    app.add_middleware(LazySessionMiddleware)
+    app.include_router(login.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    pages.install(app)
     _document_event_schemas(app)
     return app
 

@@ -1,4 +1,8 @@
-"""Authentication: bearer tokens of sources (upstream systems) and of staff users."""
+"""Authentication: bearer tokens of sources (upstream systems) and of staff users, or a staff web session.
+
+Sources are token-only. Staff routes also accept the web session cookie; an unsafe method
+authenticated by the cookie must carry the session's CSRF token in ``X-CSRF-Token``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from dispatcher.db import unit_of_work
 from dispatcher.errors import Forbidden, RateLimited, Unauthorized
 from dispatcher.models import Source, User
 from dispatcher.security import hash_token
+from dispatcher.web.session import CSRF_HEADER, SAFE_METHODS, csrf_ok, find_session_user, session_user_id
 
 #: How long an API process trusts a source it has looked up; a revoked token stops working after this.
 SOURCE_CACHE_SECONDS = 10.0
@@ -60,6 +65,13 @@ async def current_source(request: Request, services: ServicesDep) -> Source:
 
 
 async def current_user(request: Request, services: ServicesDep) -> User:
+    """The user of the bearer token; without an ``Authorization`` header, the user of the web session."""
+    if "authorization" not in request.headers and (ids := session_user_id(request)) is not None:
+        user = await run_in_threadpool(find_session_user, services.engine, *ids)
+        if user is not None:
+            if request.method not in SAFE_METHODS and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+                raise Forbidden("a request authenticated by the session cookie needs its X-CSRF-Token")
+            return user
     user = await run_in_threadpool(_find_user, services, bearer_token(request))
     if user is None:
         raise Unauthorized("unknown user token")

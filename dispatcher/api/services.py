@@ -16,6 +16,7 @@ from dispatcher.intake import IntakeContext
 from dispatcher.models import Source
 from dispatcher.ratelimit import TokenBuckets
 from dispatcher.settings import Settings
+from dispatcher.web.session import LoginThrottle
 from workers.broker import Enqueuer, build_broker, redis_client
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ class Services:
     clock: Clock = utcnow
     #: token hash → (source, monotonic expiry); see ``auth.SOURCE_CACHE_SECONDS``.
     source_cache: dict[str, tuple[Source, float]] = field(default_factory=dict)
+    #: Recent failed web logins per login and per address (``web.login``).
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def intake_context(self) -> IntakeContext:
         return IntakeContext(

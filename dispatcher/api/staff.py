@@ -159,22 +159,30 @@ async def read_task(task_id: int, user: UserDep, services: ServicesDep) -> dict[
 async def reveal_identity(
     task_id: int, body: RevealBody, user: UserDep, services: ServicesDep
 ) -> dict[str, Any]:
-    def reveal() -> dict[str, Any]:
-        with unit_of_work(services.engine) as session:
-            actor = actor_of(session, user)
-            task = get_task(session, actor, task_id)
-            if not may_reveal(actor, task):
-                raise Forbidden("only the handling unit and the zone leader may see the identity")
-            event = session.get(Event, task.event_id) if task.event_id else None
-            session.add(
-                IdentityReveal(task_id=task_id, login=user.login, at=services.clock(), reason=body.reason)
-            )
-            identity = IdentityBox(services.settings.resolved_secret_key).open(
-                event.identity_enc if event else None
-            )
-            return {"task_id": task_id, "identity": identity}
+    return await run_in_threadpool(reveal, services, user, task_id, body.reason)
 
-    return await run_in_threadpool(reveal)
+
+def reveal(services: Services, user: User, task_id: int, reason: str) -> dict[str, Any]:
+    """The plaintext identity of a task's event, for those entitled; every reveal is logged."""
+    with unit_of_work(services.engine) as session:
+        actor = actor_of(session, user)
+        task = get_task(session, actor, task_id)
+        if not may_reveal(actor, task):
+            raise Forbidden("only the handling unit and the zone leader may see the identity")
+        event = session.get(Event, task.event_id) if task.event_id else None
+        session.add(IdentityReveal(task_id=task_id, login=user.login, at=services.clock(), reason=reason))
+        identity = IdentityBox(services.settings.resolved_secret_key).open(
+            event.identity_enc if event else None
+        )
+        return {"task_id": task_id, "identity": identity}
+
+
+def triage_query(actor: Actor) -> Any:
+    """Items waiting for a person (triage, returned), oldest first; a zone leader sees its zones' only."""
+    query = select(Task).where(col(Task.status).in_([S.triage.value, S.returned.value]))
+    if actor.role == "zone_leader":
+        query = query.where(visible(actor))
+    return query.order_by(col(Task.id))
 
 
 @router.get("/triage", summary="Items waiting for manual routing (on-call, zone leaders, admin)")
@@ -183,11 +191,7 @@ async def triage(
 ) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         with unit_of_work(services.engine, read_only=True) as session:
-            actor = actor_of(session, user)
-            query = select(Task).where(col(Task.status).in_([S.triage.value, S.returned.value]))
-            if actor.role == "zone_leader":
-                query = query.where(visible(actor))
-            rows = session.exec(query.order_by(col(Task.id))).all()
+            rows = session.exec(triage_query(actor_of(session, user))).all()
             return {"tasks": [{**task_summary(t), "reason": t.reason} for t in rows]}
 
     return await run_in_threadpool(read)

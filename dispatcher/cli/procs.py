@@ -150,6 +150,7 @@ def up(
     def ready() -> None:
         base = f"http://{host}:{port}"
         out.print(f"\nZone Dispatch is up (data in {data}, logs in {logs})", style="bold")
+        out.print(f"  staff inbox: {base}/  (log in at {base}/login)")
         out.print(f"  API docs:   {base}/docs")
         out.print(f"  health:     {base}/healthz   readiness: {base}/readyz")
         broker = "embedded Redis at " + str(cfg.redis_socket) if cfg.embedded_redis else cfg.redis_url

@@ -1,0 +1,85 @@
+"""The forms of the moves: which fields each shows, and the ``MoveBody`` a posted form becomes.
+
+The form only collects; the staff API's ``MoveBody`` and the core (``apply_move``,
+``validate_outcome``) decide what is valid, so a form and a JSON call are refused alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from dispatcher.api.staff import MOVES, MoveBody
+from dispatcher.lifecycle import Move
+
+#: Web path of each move: the staff API's names, plus ``route`` (分办 from triage).
+WEB_MOVES: dict[str, Move] = {**MOVES, "route": Move.route}
+PATHS: dict[Move, str] = {move: path for path, move in WEB_MOVES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MoveForm:
+    """How the task page offers a move: its button, and the fields it asks for."""
+
+    move: Move
+    label: str
+    #: ``reason`` (required), ``note`` (required or optional), ``unit``, ``outcome``.
+    fields: tuple[str, ...] = ()
+    primary: bool = False
+    #: What the reason or note field is called on this form.
+    text_label: str = "原因"
+
+    @property
+    def path(self) -> str:
+        return PATHS[self.move]
+
+
+FORMS: dict[Move, MoveForm] = {
+    f.move: f
+    for f in (
+        MoveForm(Move.accept, "接单", primary=True),
+        MoveForm(Move.progress, "进展", ("note",), text_label="进展说明"),
+        MoveForm(Move.submit, "办结报送", ("outcome", "note?"), primary=True, text_label="补充说明"),
+        MoveForm(Move.verify, "验单通过", ("note?",), primary=True, text_label="验单意见"),
+        MoveForm(Move.reject, "验单退回", ("reason",), text_label="退回原因"),
+        MoveForm(Move.return_, "退回", ("reason",), text_label="退回原因（分办有误）"),
+        MoveForm(Move.suspend, "暂存", ("reason",), text_label="暂存原因"),
+        MoveForm(Move.resume, "恢复"),
+        MoveForm(Move.route, "分办", ("unit", "reason"), primary=True, text_label="分办理由"),
+        MoveForm(Move.designate, "指定办案", ("unit", "reason"), text_label="指定理由"),
+        MoveForm(Move.co_handle, "增派协助", ("unit", "reason"), text_label="协助事项"),
+    )
+}
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
+
+
+def outcome_of(kind: str, form: FormData) -> dict[str, Any]:
+    """The outcome fields of the kind, as posted (strings; the outcome model parses and checks them)."""
+    names = ("disposition", "case_filed", "disciplined_count") if kind == "clue" else ("resolved", "reply")
+    return {name: value for name in names if (value := _text(form, name)) is not None}
+
+
+def move_body(move: Move, kind: str, form: FormData) -> MoveBody:
+    """The staff API's body for a posted move form; raises pydantic's ``ValidationError`` on bad shapes."""
+    unit = _text(form, "unit")
+    version = _text(form, "version")
+    data: dict[str, Any] = {
+        "reason": _text(form, "reason"),
+        "note": _text(form, "note"),
+        "version": int(version) if version and version.isdigit() else None,
+    }
+    if move is Move.submit:
+        data["outcome"] = outcome_of(kind, form)
+    if move is Move.co_handle:
+        data["units"] = [unit] if unit else []
+    elif move in (Move.designate, Move.route):
+        data["unit"] = unit
+    return MoveBody.model_validate(data)

@@ -1,0 +1,138 @@
+"""Chinese words the pages show for the English names the core, the database and the API use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.errors import Conflict, DispatchError, Forbidden, NotFound, RateLimited, ValidationFailed
+
+KINDS: dict[str, str] = {
+    "clue": "问题线索",
+    "complaint": "群众投诉",
+    "enterprise_request": "企业诉求",
+    "monthly_dispatch": "月度调度",
+    "training": "月度培训",
+}
+
+#: Task states (``TaskStatus``) as the staff call them.
+STATES: dict[str, str] = {
+    "triage": "待分办",
+    "dispatched": "已分办",
+    "accepted": "已接单",
+    "submitted": "已报送待验",
+    "awaiting_feedback": "待回访",
+    "closed": "已办结",
+    "returned": "已退回",
+    "rejected": "验单退回",
+    "reopened": "不满意重办",
+    "suspended": "暂存",
+}
+
+#: History entries (``TaskHistory.move``): the routing worker's ``dispatch`` and every ``Move``.
+MOVES: dict[str, str] = {
+    "dispatch": "分办",
+    "route": "分办",
+    "accept": "接单",
+    "return": "退回",
+    "progress": "进展",
+    "submit": "办结报送",
+    "verify": "验单通过",
+    "reject": "验单退回",
+    "feedback_close": "回访办结",
+    "feedback_reopen": "回访不满意",
+    "feedback_expire": "回访期满",
+    "suspend": "暂存",
+    "resume": "恢复",
+    "designate": "指定办案",
+    "co_handle": "增派协助",
+}
+
+DISPOSITIONS: dict[str, str] = {
+    "talk_letter": "谈话函询",
+    "preliminary_verification": "初步核实",
+    "hold": "暂存待查",
+    "close_out": "予以了结",
+}
+
+RATINGS: dict[str, str] = {
+    "satisfied": "满意",
+    "basically_satisfied": "基本满意",
+    "unsatisfied": "不满意",
+}
+
+CLOSE_REASONS: dict[str, str] = {
+    "verified": "验单通过",
+    "no_response": "回访期满无答复",
+    **RATINGS,
+}
+
+ROLES: dict[str, str] = {
+    "handler": "承办人",
+    "verifier": "审核人",
+    "zone_leader": "协作区组长",
+    "oncall": "值班",
+    "admin": "管理员",
+}
+
+NOTIFICATION_KINDS: dict[str, str] = {
+    "dispatched": "分办",
+    "returned": "退回",
+    "rejected": "验单退回",
+    "reopened": "重办",
+    "designated": "指定办案",
+    "assist": "协助",
+}
+
+#: Payload fields of the three kinds (DESIGN §4), in the order the task page lists them.
+PAYLOAD_FIELDS: dict[str, str] = {
+    "township": "乡镇（街道）",
+    "village": "村（社区）",
+    "category": "类别",
+    "summary": "内容摘要",
+    "severity": "严重程度",
+    "channel": "渠道",
+    "about_unit": "被投诉单位",
+    "subject": "被反映人",
+    "enterprise": "企业",
+    "park": "园区",
+}
+
+#: Fields of a move's form, for "「原因」必填".
+FIELDS: dict[str, str] = {
+    "reason": "原因",
+    "note": "说明",
+    "unit": "单位",
+    "units": "协助单位",
+    "outcome": "办理结果",
+    "outcome.resolved": "是否解决",
+    "outcome.reply": "答复内容",
+    "outcome.disposition": "处置方式",
+    "outcome.case_filed": "是否立案",
+    "outcome.disciplined_count": "处分人数",
+    "version": "版本",
+}
+
+
+def refusal(exc: DispatchError, what: str) -> str:
+    """A refusal of the core (409, 403, 404, 422…) as one sentence in Chinese for a flash message."""
+    details: Any = exc.details
+    if isinstance(exc, ValidationFailed):
+        paths = [d.get("path", "") for d in details or [] if isinstance(d, dict)]
+        names = "、".join(dict.fromkeys(FIELDS.get(p, p) for p in paths if p)) or "填写内容"
+        return f"{what}未完成：请检查{names}。"
+    if isinstance(exc, Conflict):
+        if isinstance(details, dict) and "allowed" in details:
+            allowed = "、".join(MOVES.get(m, m) for m in details["allowed"]) or "无"
+            state = STATES.get(details.get("current", ""), details.get("current", ""))
+            return f"{what}未完成：任务当前状态为「{state}」，现在只能：{allowed}。"
+        if isinstance(details, dict) and "workdays_since_dispatch" in details:
+            used = details["workdays_since_dispatch"]
+            return f"{what}未完成：分办已过 {used} 个工作日，超过 5 个工作日不能退回。"
+        return f"{what}未完成：任务已被他人更新，请查看最新状态后再操作。"
+    if isinstance(exc, Forbidden):
+        return f"{what}未完成：您无权执行此操作（如需回避或不属本单位职责）。"
+    if isinstance(exc, NotFound):
+        return f"{what}未完成：任务不存在或不属于本单位。"
+    if isinstance(exc, RateLimited):
+        return f"{what}未完成：操作过于频繁，请稍后再试。"
+    return f"{what}未完成，请稍后再试。"

@@ -1,0 +1,322 @@
+"""The staff inbox (工作台): server-rendered pages in Simplified Chinese over the same core as the API.
+
+Pages read with ``visible`` / ``get_task`` / ``task_detail`` and act through the staff API's
+``run_move`` and ``reveal``, so a form and a JSON call are checked by the same code. Every page
+needs a signed-in session (else a redirect to ``/login``); every POST needs the session's
+CSRF token (else ``403``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlmodel import col, select
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from dispatcher.api.services import Services, ServicesDep
+from dispatcher.api.staff import RevealBody, reveal, run_move, triage_query
+from dispatcher.db import unit_of_work
+from dispatcher.errors import DispatchError, NotFound
+from dispatcher.lifecycle import Move
+from dispatcher.models import Notification, Task, User
+from dispatcher.models import TaskStatus as S
+from dispatcher.org.model import Org
+from dispatcher.org.store import current_org
+from dispatcher.security import IdentityBox
+from dispatcher.tasks import Actor, get_task, visible
+from dispatcher.views import task_detail
+from dispatcher.web import labels
+from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
+from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
+from dispatcher.web.session import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    csrf_ok,
+    find_session_user,
+    session_user_id,
+)
+
+router = APIRouter(include_in_schema=False)
+
+#: Most rows a list page shows (the API pages through the rest).
+LIST_LIMIT = 200
+
+
+class LoginRequired(Exception):
+    """No valid session: the page redirects to the login form."""
+
+
+class CsrfRefused(Exception):
+    """A POST without the session's CSRF token."""
+
+
+async def page_user(request: Request, services: ServicesDep) -> User:
+    ids = session_user_id(request)
+    user = await run_in_threadpool(find_session_user, services.engine, *ids) if ids else None
+    if user is None:
+        raise LoginRequired
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, if it carries this session's CSRF token (field, or header for htmx)."""
+    form = await request.form()
+    given = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+    if not csrf_ok(request, given if isinstance(given, str) else None):
+        raise CsrfRefused
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def install(app: FastAPI) -> None:
+    """The pages' answers to a missing session (redirect to login) and a missing CSRF token (403)."""
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.headers.get("hx-request"):  # htmx follows HX-Redirect instead of swapping the login page
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, exc: CsrfRefused) -> Response:
+        services: Services = request.app.state.services
+        return render(
+            request, "error.html", user=None, tz=services.settings.tz, status_code=403,
+            title="请求已拒绝", message="页面已过期或请求来源不明（CSRF 校验失败），请重新打开页面后再提交。",
+        )  # fmt: skip
+
+
+def _org(session: Any) -> Org | None:
+    loaded = current_org(session)
+    return loaded[1] if loaded else None
+
+
+def _page(request: Request, services: Services, user: User, name: str, **context: Any) -> Response:
+    return render(request, name, user=user, tz=services.settings.tz, **context)
+
+
+# --- 我的任务 ----------------------------------------------------------------------------------
+
+
+def _inbox(services: Services, user: User, status: str | None, kind: str | None, unit: str | None) -> Any:
+    with unit_of_work(services.engine, read_only=True) as session:
+        org = _org(session)
+        actor = Actor.of(user, org)
+        query = select(Task).where(visible(actor))
+        for column, value in ((Task.status, status), (Task.kind, kind), (Task.handler_unit, unit)):
+            if value:
+                query = query.where(col(column) == value)
+        tasks = session.exec(query.order_by(col(Task.id).desc()).limit(LIST_LIMIT)).all()
+        notes = _notifications(session, user, limit=5)
+    return org, tasks, notes
+
+
+def _notifications(session: Any, user: User, *, limit: int) -> list[Notification]:
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.unit_code == user.unit_code)
+            .order_by(col(Notification.id).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+@router.get("/", name="inbox")
+async def inbox(
+    request: Request,
+    user: PageUser,
+    services: ServicesDep,
+    status: str | None = None,
+    kind: str | None = None,
+    unit: str | None = None,
+) -> Response:
+    status = status if status in labels.STATES else None
+    kind = kind if kind in labels.KINDS else None
+    org, tasks, notes = await run_in_threadpool(_inbox, services, user, status, kind, unit or None)
+    name = "_task_list.html" if request.headers.get("hx-request") else "inbox.html"
+    return _page(
+        request, services, user, name, org=org, tasks=tasks, notifications=notes,
+        filters={"status": status or "", "kind": kind or "", "unit": unit or ""},
+        title="我的任务",
+    )  # fmt: skip
+
+
+# --- 任务详情 ----------------------------------------------------------------------------------
+
+
+def _task(services: Services, user: User, task_id: int) -> tuple[Org | None, dict[str, Any]]:
+    with unit_of_work(services.engine, read_only=True) as session:
+        org = _org(session)
+        actor = Actor.of(user, org)
+        task = get_task(session, actor, task_id)
+        return org, task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+
+
+def _unit_options(org: Org | None, zone: str | None) -> list[tuple[str, str]]:
+    """Units to choose for 分办 / 指定 / 协助: the task's zone first, then the rest (the core checks 回避)."""
+    if org is None:
+        return []
+    units = sorted(org.units, key=lambda u: (u.zone != zone, u.zone or "~", u.code))
+    return [(u.code, f"{u.name}（{u.code}）") for u in units]
+
+
+async def _task_page(
+    request: Request,
+    services: Services,
+    user: User,
+    task_id: int,
+    *,
+    revealed: dict[str, Any] | None = None,
+) -> Response:
+    try:
+        org, task = await run_in_threadpool(_task, services, user, task_id)
+    except NotFound:
+        return render(
+            request, "error.html", user=user, tz=services.settings.tz, status_code=404,
+            title="任务不存在", message="没有这个任务，或它不属于您的单位。",
+        )  # fmt: skip
+    event = task["event"] or {}
+    forms = [FORMS[Move(m)] for m in task["allowed_moves"] if Move(m) in FORMS]
+    return _page(
+        request, services, user, "task.html", org=org, task=task, forms=forms,
+        payload=payload_rows(event.get("payload") or {}),
+        identity=identity_rows(revealed if revealed is not None else event.get("identity") or {}),
+        revealed=revealed is not None, outcome=outcome_rows(task["outcome"]),
+        unit_options=_unit_options(org, task["zone"]), title=f"任务 {task['ledger_no']}",
+    )  # fmt: skip
+
+
+@router.get("/tasks/{task_id}", name="task")
+async def task_page(request: Request, task_id: int, user: PageUser, services: ServicesDep) -> Response:
+    return await _task_page(request, services, user, task_id)
+
+
+@router.post("/tasks/{task_id}/moves/{move}", name="task_move")
+async def task_move(
+    request: Request, task_id: int, move: str, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    chosen = WEB_MOVES.get(move)
+    back = RedirectResponse(f"/tasks/{task_id}", status_code=303)
+    if chosen is None:
+        flash(request, "error", "未知的操作。")
+        return back
+    label = labels.MOVES.get(chosen.value, chosen.value)
+    kind = str(form.get("kind") or "")
+    try:
+        body = move_body(chosen, kind, form)
+        await run_in_threadpool(run_move, services, user, task_id, chosen, body)
+    except ValidationError:
+        flash(request, "error", f"{label}未完成：填写内容过长或格式不对。")
+    except NotFound:
+        return await _task_page(request, services, user, task_id)  # the 404 page
+    except DispatchError as exc:
+        flash(request, "error", labels.refusal(exc, label))
+    else:
+        flash(request, "ok", f"「{label}」已完成。")
+    return back
+
+
+@router.post("/tasks/{task_id}/identity", name="task_identity")
+async def task_identity(
+    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    """查看身份信息: shown once in this answer (not stored in the page's URL), and logged."""
+    try:
+        body = RevealBody(reason=str(form.get("reason") or "").strip())
+        shown = await run_in_threadpool(reveal, services, user, task_id, body.reason)
+    except ValidationError:
+        flash(request, "error", "查看身份信息需要填写理由（至少 2 个字）。")
+    except NotFound:
+        return await _task_page(request, services, user, task_id)
+    except DispatchError as exc:
+        flash(request, "error", labels.refusal(exc, "查看身份信息"))
+    else:
+        return await _task_page(request, services, user, task_id, revealed=shown["identity"])
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+# --- 验单队列 ----------------------------------------------------------------------------------
+
+
+def _verify_queue(services: Services, user: User) -> tuple[Org | None, list[Task]]:
+    with unit_of_work(services.engine, read_only=True) as session:
+        org = _org(session)
+        actor = Actor.of(user, org)
+        rows = session.exec(
+            select(Task)
+            .where(visible(actor), Task.verifier_unit == user.unit_code, Task.status == S.submitted.value)
+            .order_by(col(Task.submitted_at))
+            .limit(LIST_LIMIT)
+        ).all()
+        return org, list(rows)
+
+
+@router.get("/verify", name="verify")
+async def verify_queue(request: Request, user: PageUser, services: ServicesDep) -> Response:
+    org, tasks = await run_in_threadpool(_verify_queue, services, user)
+    return _page(request, services, user, "verify.html", org=org, tasks=tasks, title="验单队列")
+
+
+# --- 协作区 -----------------------------------------------------------------------------------
+
+ZONE_ROLES = frozenset({"zone_leader", "oncall", "admin"})
+
+
+def _zone(services: Services, user: User) -> dict[str, Any]:
+    with unit_of_work(services.engine, read_only=True) as session:
+        org = _org(session)
+        actor = Actor.of(user, org)
+        counts = session.exec(
+            select(Task.zone_code, Task.handler_unit, Task.status, func.count())
+            .where(visible(actor), col(Task.zone_code).is_not(None))
+            .group_by(col(Task.zone_code), col(Task.handler_unit), col(Task.status))
+        ).all()
+        triage = session.exec(triage_query(actor).limit(LIST_LIMIT)).all()
+    zones = [z for z in (org.zones if org else ()) if actor.sees_everything or z.code in actor.zones]
+    matrix: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
+    for zone, unit, status, n in counts:
+        if zone in matrix:
+            matrix[zone].setdefault(unit or "", {})[status] = n
+    return {"org": org, "zones": zones, "matrix": matrix, "triage": list(triage)}
+
+
+@router.get("/zone", name="zone")
+async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
+    if user.role not in ZONE_ROLES:
+        return render(
+            request, "error.html", user=user, tz=services.settings.tz, status_code=403,
+            title="无权查看", message="协作区视图仅供协作区组长、值班和管理员使用。",
+        )  # fmt: skip
+    data = await run_in_threadpool(_zone, services, user)
+    return _page(
+        request, services, user, "zone.html", **data, unit_options=_unit_options(data["org"], None),
+        columns=[s.value for s in S], title="协作区",
+    )  # fmt: skip
+
+
+# --- 通知 -------------------------------------------------------------------------------------
+
+
+def _notification_list(services: Services, user: User) -> list[Notification]:
+    with unit_of_work(services.engine, read_only=True) as session:
+        return _notifications(session, user, limit=LIST_LIMIT)
+
+
+@router.get("/notifications", name="notifications")
+async def notifications_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
+    notes = await run_in_threadpool(_notification_list, services, user)
+    name = "_notifications.html" if request.headers.get("hx-request") else "notifications.html"
+    return _page(request, services, user, name, notifications=notes, title="通知")
