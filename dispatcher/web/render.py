@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from dispatcher.models import User
 from dispatcher.org.model import Org
+from dispatcher.views import resolve_deadline
 from dispatcher.web import labels
 from dispatcher.web.session import csrf_token, session_of
 
@@ -64,6 +65,7 @@ def _localtime(context: Any, value: datetime | str | None) -> str:
 
 
 templates.env.filters["localtime"] = _localtime
+templates.env.globals["deadline"] = resolve_deadline
 
 
 def flash(request: Request, level: str, text: str) -> None:

@@ -173,3 +173,20 @@ def test_an_extension_moves_the_deadline_by_days_of_its_own_kind(
     assert extend(at(due), days, kind, FRAME) == at(extended)
     with pytest.raises(ValueError):
         extend(at(due), 0, kind, FRAME)
+
+
+def test_a_task_shows_its_time_left_and_turns_overdue() -> None:
+    from dispatcher.models import Task
+    from dispatcher.views import resolve_deadline
+
+    received = at("2026-11-16 10:00")  # a complaint: 5 working days → due Monday 11-23 17:30
+    task = Task(kind="complaint", ledger_no="TS-2026-000001", status="accepted", rule="r", reason="r",
+                received_at=received, created_at=received, updated_at=received)  # fmt: skip
+    on_time = resolve_deadline(task, now=at("2026-11-17 10:00"))
+    assert (on_time["state"], on_time["due_at"]) == ("on_time", at("2026-11-23 17:30").isoformat())
+    assert on_time["label"].startswith("剩余6天")
+    assert resolve_deadline(task, now=at("2026-11-23 09:00"))["state"] == "warning"
+    late = resolve_deadline(task, now=at("2026-11-24 19:30"))
+    assert (late["state"], late["label"]) == ("overdue", "超期1天2小时")
+    task.status = "closed"
+    assert resolve_deadline(task, now=at("2026-11-24 19:30"))["label"] == "已办结"
