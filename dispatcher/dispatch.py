@@ -11,7 +11,9 @@ from sqlmodel import Session, select
 
 from dispatcher.models import OPEN_TASK_STATUSES, Event, EventStatus, Task, TaskHistory, TaskStatus
 from dispatcher.org.store import current_org
+from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.routing import DISPATCH, RouteDecision, route
+from dispatcher.supervision import clock_changes
 from dispatcher.tasks import add_notification
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,14 @@ def open_task_counts(session: Session, units: Collection[str]) -> dict[str, int]
     return {unit: count for unit, count in rows if unit is not None}
 
 
-def route_event(session: Session, event_id: str, *, now: datetime, failure: str | None = None) -> Task | None:
+def route_event(
+    session: Session,
+    event_id: str,
+    *,
+    now: datetime,
+    failure: str | None = None,
+    policy: TimePolicy = DEFAULT_POLICY,
+) -> Task | None:
     """Create the event's task (dispatched or triage). A second call for the same event does nothing.
 
     Returns the new task, or ``None`` when there was nothing to do (unknown or already routed).
@@ -86,6 +95,9 @@ def route_event(session: Session, event_id: str, *, now: datetime, failure: str 
     session.add(task)
     session.flush()  # a concurrent delivery that got here first makes this raise IntegrityError
     assert task.id is not None
+    if dispatched:  # the accept and resolve clocks start (限期)
+        for column, value in clock_changes(session, task, status, now=now, policy=policy).items():
+            setattr(task, column, value)
     session.add(
         TaskHistory(task_id=task.id, at=now, actor=ROUTING_ACTOR, to_status=status, note=decision.reason)
     )

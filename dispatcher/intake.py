@@ -124,10 +124,14 @@ def _duplicate(existing: Event, fingerprint: str) -> Accepted:
 
 def event_state(session: Session, source: Source, event_id: str) -> dict[str, Any]:
     """What a source may know of its own event: state, ledger number and its task once routed."""
+    # The task first: it is committed together with the event's new status, so reading it
+    # first can never show a task beside an event that still says "accepted".
+    task = session.exec(select(Task).where(Task.event_id == event_id)).first()
     event = session.get(Event, event_id)
     if event is None or event.source_id != source.id:
         raise NotFound(f"no event {event_id}")
-    task = session.exec(select(Task).where(Task.event_id == event.id)).first()
+    if task is None and event.status != EventStatus.accepted:  # routed between our two reads
+        task = session.exec(select(Task).where(Task.event_id == event_id)).first()
     return {
         "event_id": event.id,
         "external_id": event.external_id,

@@ -165,6 +165,19 @@ class Task(SQLModel, table=True):
     #: 增派协助: units and staff a zone leader added to help.
     assisting_units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     assisting_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # -- supervision clocks (限期督办) -----------------------------------------------------
+    accept_due_at: datetime | None = utc_column(nullable=True)
+    resolve_due_at: datetime | None = utc_column(nullable=True)
+    verify_due_at: datetime | None = utc_column(nullable=True)
+    #: ``on_time | warning | overdue | escalated`` for the clock now running.
+    deadline_state: str = Field(default="on_time", max_length=16, index=True)
+    escalation_level: int = 0
+    #: What a suspended clock had left: working days or seconds (see ``dispatcher.deadlines.Remaining``).
+    paused_workdays: int | None = None
+    paused_seconds: float | None = None
+    extensions_used: int = 0
+    #: The one column the deadline sweep reads: the next moment something may be due (NULL: nothing).
+    next_check_at: datetime | None = utc_column(nullable=True, index=True)
 
 
 class TaskHistory(SQLModel, table=True):
@@ -181,6 +194,43 @@ class TaskHistory(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=32)
     to_status: str = Field(max_length=32)
     note: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
+
+
+class SupervisionOrder(SQLModel, table=True):
+    """督办单: one step of supervision (warning, overdue, escalation) of one task — each exactly once."""
+
+    __tablename__ = "supervision_orders"
+    __table_args__ = (sa.UniqueConstraint("task_id", "step", name="uq_supervision_task_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    #: ``<clock>.<step>``: ``accept.warning``, ``resolve.overdue``, ``resolve.escalated.2``…
+    step: str = Field(max_length=48)
+    late_unit: str | None = Field(default=None, max_length=64)
+    deadline: datetime = utc_column()
+    #: Whole days past the deadline when the order was made (0 for a warning).
+    days_over: int = 0
+    #: Who was told: ``handler_unit``, ``zone_leader`` or ``commission``.
+    notified: str = Field(max_length=32)
+    created_at: datetime = utc_column()
+
+
+class Extension(SQLModel, table=True):
+    """延期申请: a handler asks, a zone leader approves or refuses."""
+
+    __tablename__ = "extensions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    days: int
+    reason: str = Field(sa_column=Column(sa.Text, nullable=False))
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = utc_column()
+    #: ``pending | approved | refused``
+    status: str = Field(default="pending", max_length=16)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = utc_column(nullable=True)
+    note: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
 
 
 class Notification(SQLModel, table=True):

@@ -9,7 +9,8 @@ hours 08:30–17:30 (items received after hours count from the next working day)
 
 from __future__ import annotations
 
-from datetime import date, time
+import logging
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -176,3 +177,39 @@ def load_policy(path: Path | None) -> TimePolicy:
             details=[str(p) for p in problems],
         )
     return policy
+
+
+def calendar_gaps(policy: TimePolicy, today: date) -> list[int]:
+    """Years a deadline set today could fall in that have no working-day calendar (loud fallback).
+
+    The horizon is the longest clock of the policy (working days counted generously as two
+    calendar days each), so next year is reported once deadlines can reach it.
+    """
+    longest = max(
+        (spec.days * (2 if spec.kind is DayKind.working else 1))
+        for clocks in policy.clocks.values()
+        for spec in (clocks.accept, clocks.resolve, clocks.verify, clocks.feedback, clocks.case)
+        if spec is not None
+    )
+    horizon = today + timedelta(days=longest)
+    return policy.work_calendar().missing_years(range(today.year, horizon.year + 1))
+
+
+def calendar_warning(policy: TimePolicy, today: date) -> str | None:
+    """The sentence every start, ``/readyz`` and the on-call banner say when the calendar has gaps."""
+    gaps = calendar_gaps(policy, today)
+    if not gaps:
+        return None
+    years = "、".join(map(str, gaps))
+    return (
+        f"{years} 年的国务院节假日安排尚未载入：这些年份暂按周一至周五计算工作日。"
+        f"请升级 chinese-calendar 或在时限政策文件 calendar: 中补录。"
+        f" (no State Council calendar for {', '.join(map(str, gaps))}: counting Monday-Friday)"
+    )
+
+
+def announce_calendar(policy: TimePolicy, now: datetime) -> None:
+    """Every process says it at start: a calendar gap is never a silent guess."""
+    warning = calendar_warning(policy, now.astimezone(policy.tz).date())
+    if warning:
+        logging.getLogger("dispatcher.calendar").warning(warning)

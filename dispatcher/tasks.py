@@ -25,7 +25,9 @@ from dispatcher.models import Event, Notification, Task, TaskHistory, User
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
 from dispatcher.outcomes import validate_feedback, validate_outcome
+from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.routing import default_verifier, designation_refusal
+from dispatcher.supervision import clock_changes
 from dispatcher.workdays import workdays_after
 
 RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
@@ -88,10 +90,11 @@ class MoveRequest:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """What the moves need from settings (the time-limit policy replaces it later)."""
+    """What the moves need from settings and the time-limit policy file."""
 
     tz: ZoneInfo
     feedback_window: timedelta
+    time: TimePolicy = DEFAULT_POLICY
 
 
 def can_see(actor: Actor, task: Task) -> bool:
@@ -188,6 +191,10 @@ def apply_move(
     target = next_status(current, move, kind=task.kind, resume_to=resume_to)
 
     changes, note, notify = _effects(session, actor, task, request, target, now=now, org=org, policy=policy)
+    redispatched = move in (Move.designate, Move.route)
+    changes.update(
+        clock_changes(session, task, target.value, now=now, policy=policy.time, redispatched=redispatched)
+    )
     changes.update(status=target.value, updated_at=now, version=task.version + 1)
     table = Task.__table__  # type: ignore[attr-defined]
     done = session.execute(

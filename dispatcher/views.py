@@ -12,6 +12,7 @@ from dispatcher.deadlines import due_at, warning_at
 from dispatcher.models import Event, Task, TaskHistory
 from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.security import IdentityBox
+from dispatcher.supervision import Running, running_clock
 from dispatcher.tasks import Actor, mask_identity, may_reveal, moves_for
 
 
@@ -87,23 +88,43 @@ def _span(seconds: float) -> str:
     return f"{hours}小时{mins}分" if hours else f"{mins}分"
 
 
+STATUS_LABELS = {"closed": "已办结", "suspended": "已暂停", "awaiting_feedback": "待回访", "triage": "待分办",
+                 "returned": "已退回"}  # fmt: skip
+CLOCK_LABELS = {"accept": "接单", "resolve": "办结", "verify": "验单"}
+
+
 def resolve_deadline(
     task: Task, *, policy: TimePolicy = DEFAULT_POLICY, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The resolve-by deadline and time left, from ``received_at`` and the policy's clock.
+    """The running clock's deadline, time left and state (``on_time | warning | overdue | escalated``).
 
-    Provisional until the supervision clocks are stored on the task (suspensions and
-    extensions not yet counted); closed tasks and kinds without a clock have none.
+    Uses the clocks stored on the task (moved by accept, submit, suspend/resume, extensions);
+    a task routed before clocks existed falls back to the resolve clock from ``received_at``.
     """
-    clocks = policy.clocks.get(task.kind)  # type: ignore[call-overload]
-    if clocks is None or task.status == "closed":
-        return {"due_at": None, "seconds_left": None, "state": "closed" if task.status == "closed" else None,
-                "label": "已办结" if task.status == "closed" else "—"}  # fmt: skip
-    frame = policy.frame()
     now = now or utcnow()
-    due = due_at(task.received_at, clocks.resolve.clock, frame)
-    left = (due - now).total_seconds()
-    warn = warning_at(task.received_at, due, clocks.resolve.kind, policy.warning_threshold, frame)
+    frame = policy.frame()
+    clock = running_clock(task, policy)
+    if clock is None and task.status in STATUS_LABELS:
+        return {"clock": None, "due_at": None, "seconds_left": None, "state": None,
+                "label": STATUS_LABELS[task.status]}  # fmt: skip
+    if clock is None:
+        clocks = policy.clocks.get(task.kind)  # type: ignore[call-overload]
+        if clocks is None:
+            return {"clock": None, "due_at": None, "seconds_left": None, "state": None, "label": "—"}
+        due = due_at(task.received_at, clocks.resolve.clock, frame)
+        clock = Running("resolve", task.received_at, due, clocks.resolve.kind)
+    left = (clock.due_at - now).total_seconds()
+    warn = warning_at(clock.started_at, clock.due_at, clock.kind, policy.warning_threshold, frame)
     state = "overdue" if left < 0 else "warning" if now >= warn else "on_time"
-    label = f"超期{_span(left)}" if left < 0 else f"剩余{_span(left)}"
-    return {"due_at": due.isoformat(), "seconds_left": int(left), "state": state, "label": label}
+    if task.escalation_level > 0:
+        state = "escalated"
+    what = CLOCK_LABELS[clock.name]
+    label = f"{what}超期{_span(left)}" if left < 0 else f"{what}剩余{_span(left)}"
+    return {
+        "clock": clock.name,
+        "due_at": clock.due_at.isoformat(),
+        "seconds_left": int(left),
+        "state": state,
+        "label": label,
+        "escalation_level": task.escalation_level,
+    }

@@ -1,7 +1,8 @@
 """``dispatcher scheduler``: runs the periodic jobs with APScheduler.
 
-Jobs: the outbox relay (events committed but not routed), the webhook relay (deliveries
-whose enqueue was lost) and the feedback expiry (回访期满 → closed as "no response"). Two
+Jobs: the outbox relay (events committed but not routed), the deadline sweep (tasks whose
+next check has come → the supervision actor), the webhook relay (deliveries whose enqueue was
+lost) and the feedback expiry (回访期满 → closed as "no response"). Two
 schedulers running at once are harmless: every job is idempotent; the leader lock arrives
 with the monthly jobs.
 """
@@ -20,7 +21,9 @@ from dispatcher.db import get_engine, unit_of_work
 from dispatcher.notify import claim_stale
 from dispatcher.org.store import current_org
 from dispatcher.outbox import relay_due
+from dispatcher.policy import announce_calendar, load_policy
 from dispatcher.settings import Settings
+from dispatcher.supervision import claim_due
 from dispatcher.tasks import Policy, expire_feedback
 from workers.broker import Enqueuer, build_broker
 
@@ -56,6 +59,7 @@ class FeedbackExpiry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy = load_policy(settings.policy_file)
         self.engine = get_engine(settings.resolved_database_url)
 
     def __call__(self) -> int:
@@ -67,6 +71,7 @@ class FeedbackExpiry:
                     now=utcnow(),
                     org=loaded[1] if loaded else None,
                     policy=Policy(
+                        time=self.policy,
                         tz=self.settings.tz,
                         feedback_window=timedelta(days=self.settings.feedback_window_days),
                     ),
@@ -95,6 +100,30 @@ class WebhookRelay:
             return 0
 
 
+class DeadlineSweep:
+    """督办扫描: enqueue a supervision message for every task whose next check has come."""
+
+    #: A claimed task is not claimed again for this long (its message may still be queued).
+    HOLD = timedelta(minutes=5)
+
+    def __init__(self, settings: Settings, enqueuer: Enqueuer) -> None:
+        self.engine = get_engine(settings.resolved_database_url)
+        self.enqueuer = enqueuer
+
+    def __call__(self) -> int:
+        try:
+            with unit_of_work(self.engine) as session:
+                ids = claim_due(session, now=utcnow(), hold=self.HOLD)
+                if ids:  # inside the transaction: if the broker is down, nothing is claimed
+                    self.enqueuer.supervise(ids)
+            if ids:
+                log.info("deadline sweep: %d task(s) due", len(ids))
+            return len(ids)
+        except Exception as exc:
+            log.warning("deadline sweep failed, will retry: %s", exc)
+            return 0
+
+
 def build_scheduler(settings: Settings) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=settings.tz)
     relay = Relay(settings)
@@ -111,6 +140,11 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         FeedbackExpiry(settings), "interval", seconds=settings.feedback_sweep_seconds, id="feedback-expiry",
         max_instances=1, coalesce=True, next_run_time=utcnow(),
     )  # fmt: skip
+    policy = load_policy(settings.policy_file)
+    scheduler.add_job(
+        DeadlineSweep(settings, relay.enqueuer), "interval", seconds=policy.sweep_seconds,
+        id="deadline-sweep", max_instances=1, coalesce=True, next_run_time=utcnow(),
+    )  # fmt: skip
     scheduler.add_job(
         WebhookRelay(settings, relay.enqueuer), "interval", seconds=30, id="webhook-relay", max_instances=1,
         coalesce=True,
@@ -119,6 +153,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 
 
 def run(settings: Settings) -> None:
+    announce_calendar(load_policy(settings.policy_file), utcnow())
     scheduler = build_scheduler(settings)
 
     def _stop(signum: int, frame: FrameType | None) -> None:

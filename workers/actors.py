@@ -20,8 +20,18 @@ from dispatcher.db import unit_of_work, with_retries
 from dispatcher.dispatch import route_event as route_event_core
 from dispatcher.notify import pending_webhooks
 from dispatcher.org.store import current_org
+from dispatcher.supervision import supervise
 from workers.broker import Enqueuer
-from workers.names import BENCH_QUEUE, DELIVER_WEBHOOK, NOOP, NOTIFY_QUEUE, ROUTE_EVENTS, ROUTING_QUEUE
+from workers.names import (
+    BENCH_QUEUE,
+    DELIVER_WEBHOOK,
+    NOOP,
+    NOTIFY_QUEUE,
+    ROUTE_EVENTS,
+    ROUTING_QUEUE,
+    SUPERVISE_TASK,
+    SUPERVISION_QUEUE,
+)
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -41,7 +51,7 @@ def route_events(event_ids: list[str]) -> None:
         for event_id in sorted(set(event_ids)):
             savepoint = session.begin_nested()
             try:
-                task = route_event_core(session, event_id, now=utcnow())
+                task = route_event_core(session, event_id, now=utcnow(), policy=runtime.policy)
                 savepoint.commit()
             except IntegrityError:
                 savepoint.rollback()
@@ -54,7 +64,9 @@ def route_events(event_ids: list[str]) -> None:
                 # let it block the others in the message or come back forever.
                 savepoint.rollback()
                 log.exception("route_events %s: routing failed, sending it to triage", event_id)
-                task = route_event_core(session, event_id, now=utcnow(), failure=type(exc).__name__)
+                task = route_event_core(
+                    session, event_id, now=utcnow(), failure=type(exc).__name__, policy=runtime.policy
+                )
             if task is not None:
                 routed += 1
                 tasks.append(task.id)
@@ -107,6 +119,24 @@ def deliver_webhook(notification_id: int) -> None:
         raise WebhookFailed(f"notification {notification_id}: {error}")
 
 
+def supervise_task(task_id: int) -> None:
+    """督办: take the supervision steps of one task that are due (each exactly once)."""
+    runtime = get_runtime()
+
+    def work(session: Session) -> list[int]:
+        loaded = current_org(session)
+        supervise(session, task_id, now=utcnow(), policy=runtime.policy, org=loaded[1] if loaded else None)
+        session.flush()
+        return pending_webhooks(session, [task_id])
+
+    deliveries = with_retries(runtime.engine, work)
+    if deliveries and _enqueuer is not None:
+        try:
+            _enqueuer.deliver_webhooks(deliveries)
+        except Exception as exc:  # the scheduler's webhook relay sends them
+            log.warning("could not enqueue %d webhook delivery(ies): %s", len(deliveries), exc)
+
+
 def noop() -> None:
     """Does nothing; the benchmark's baseline."""
 
@@ -138,5 +168,13 @@ def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any
             min_backoff=1_000,
             max_backoff=60_000,
         )(deliver_webhook),
+        SUPERVISE_TASK: dramatiq.actor(
+            broker=broker,
+            actor_name=SUPERVISE_TASK,
+            queue_name=SUPERVISION_QUEUE,
+            max_retries=20,
+            min_backoff=1_000,
+            max_backoff=60_000,
+        )(supervise_task),
         NOOP: dramatiq.actor(broker=broker, actor_name=NOOP, queue_name=BENCH_QUEUE, max_retries=0)(noop),
     }

@@ -10,7 +10,16 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from dispatcher.settings import Settings
-from workers.names import ALL_QUEUES, DELIVER_WEBHOOK, NOTIFY_QUEUE, ROUTE_CHUNK, ROUTE_EVENTS, ROUTING_QUEUE
+from workers.names import (
+    ALL_QUEUES,
+    DELIVER_WEBHOOK,
+    NOTIFY_QUEUE,
+    ROUTE_CHUNK,
+    ROUTE_EVENTS,
+    ROUTING_QUEUE,
+    SUPERVISE_TASK,
+    SUPERVISION_QUEUE,
+)
 
 
 def redis_client(settings: Settings, *, timeout: float = 5.0) -> redis.Redis:
@@ -91,6 +100,19 @@ class Enqueuer:
                     options={},
                 )
             )  # fmt: skip
+
+    def supervise(self, task_ids: Sequence[int]) -> None:
+        """Ask the workers to take the due supervision steps of these tasks."""
+        for task_id in task_ids:
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=SUPERVISION_QUEUE,
+                    actor_name=SUPERVISE_TASK,
+                    args=(task_id,),
+                    kwargs={},
+                    options={},
+                )
+            )
 
     def routing_backlog(self) -> int:
         """Messages waiting in the routing queue (not counting those being worked on)."""

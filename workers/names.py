@@ -16,5 +16,10 @@ NOTIFY_QUEUE = "notify"
 #: Actor that posts one notification to its unit's webhook.
 DELIVER_WEBHOOK = "deliver_webhook"
 
+#: Queue of supervision work (one message per task whose next check has come).
+SUPERVISION_QUEUE = "supervision"
+#: Actor that takes the due supervision steps of one task.
+SUPERVISE_TASK = "supervise_task"
+
 #: Every queue a worker consumes by default.
-ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE)
+ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE, SUPERVISION_QUEUE)

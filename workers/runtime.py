@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from dispatcher.db import get_engine
+from dispatcher.policy import DEFAULT_POLICY, TimePolicy, load_policy
 from dispatcher.settings import Settings, load_settings
 
 
@@ -15,6 +16,7 @@ from dispatcher.settings import Settings, load_settings
 class Runtime:
     settings: Settings
     engine: Engine
+    policy: TimePolicy = DEFAULT_POLICY
 
 
 _runtime: Runtime | None = None
@@ -26,7 +28,11 @@ def get_runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             settings = load_settings()
-            _runtime = Runtime(settings=settings, engine=get_engine(settings.resolved_database_url))
+            _runtime = Runtime(
+                settings=settings,
+                engine=get_engine(settings.resolved_database_url),
+                policy=load_policy(settings.policy_file),
+            )
         return _runtime
 
 

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from dispatcher import __version__
 from dispatcher.api import errors, events, health, staff
 from dispatcher.api.services import Services, build_services
+from dispatcher.policy import announce_calendar
 from dispatcher.settings import Settings, load_settings
 from dispatcher.web import login, pages
 from dispatcher.web.render import STATIC_DIR
@@ -27,6 +28,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "services", None) is None:
             app.state.services = build_services(settings or load_settings())
+        services = app.state.services
+        if isinstance(services, Services):  # tests may serve a placeholder until they plug theirs in
+            announce_calendar(services.policy, services.clock())
         yield
 
     app = FastAPI(

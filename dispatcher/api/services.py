@@ -14,6 +14,7 @@ from dispatcher.clock import Clock, utcnow
 from dispatcher.db import get_engine
 from dispatcher.intake import IntakeContext
 from dispatcher.models import Source
+from dispatcher.policy import DEFAULT_POLICY, TimePolicy, load_policy
 from dispatcher.ratelimit import TokenBuckets
 from dispatcher.settings import Settings
 from dispatcher.web.session import LoginThrottle
@@ -29,6 +30,8 @@ class Services:
     enqueuer: Enqueuer
     limiter: TokenBuckets
     clock: Clock = utcnow
+    #: The time-limit policy (``POLICY_FILE``, or the built-in defaults).
+    policy: TimePolicy = DEFAULT_POLICY
     #: token hash → (source, monotonic expiry); see ``auth.SOURCE_CACHE_SECONDS``.
     source_cache: dict[str, tuple[Source, float]] = field(default_factory=dict)
     #: Recent failed web logins per login and per address (``web.login``).
@@ -67,6 +70,7 @@ def build_services(settings: Settings) -> Services:
         engine=get_engine(settings.resolved_database_url),
         enqueuer=Enqueuer(build_broker(settings, timeout=1.0)),
         limiter=TokenBuckets(),
+        policy=load_policy(settings.policy_file),
     )
 
 

@@ -49,7 +49,9 @@ class RevealBody(BaseModel):
 
 def policy_of(services: Services) -> Policy:
     return Policy(
-        tz=services.settings.tz, feedback_window=timedelta(days=services.settings.feedback_window_days)
+        tz=services.settings.tz,
+        feedback_window=timedelta(days=services.settings.feedback_window_days),
+        time=services.policy,
     )
 
 

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from dispatcher.models import User
 from dispatcher.org.model import Org
+from dispatcher.policy import calendar_warning
 from dispatcher.views import resolve_deadline
 from dispatcher.web import labels
 from dispatcher.web.session import csrf_token, session_of
@@ -82,6 +83,13 @@ def staff_names(org: Org | None) -> dict[str, str]:
     return {s.login: s.name for s in org.staff} if org is not None else {}
 
 
+def _calendar_warning(request: Request) -> str | None:
+    services: Any = getattr(request.app.state, "services", None)
+    if not hasattr(services, "policy"):  # tests may serve a placeholder
+        return None
+    return calendar_warning(services.policy, services.clock().astimezone(services.policy.tz).date())
+
+
 def render(
     request: Request,
     name: str,
@@ -105,6 +113,7 @@ def render(
             "units": unit_names(org),
             "people": staff_names(org),
             "path": request.url.path,
+            "calendar_warning": _calendar_warning(request),
             **context,
         },
         status_code=status_code,

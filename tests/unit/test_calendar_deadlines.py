@@ -184,9 +184,9 @@ def test_a_task_shows_its_time_left_and_turns_overdue() -> None:
                 received_at=received, created_at=received, updated_at=received)  # fmt: skip
     on_time = resolve_deadline(task, now=at("2026-11-17 10:00"))
     assert (on_time["state"], on_time["due_at"]) == ("on_time", at("2026-11-23 17:30").isoformat())
-    assert on_time["label"].startswith("剩余6天")
+    assert on_time["label"].startswith("办结剩余6天")
     assert resolve_deadline(task, now=at("2026-11-23 09:00"))["state"] == "warning"
     late = resolve_deadline(task, now=at("2026-11-24 19:30"))
-    assert (late["state"], late["label"]) == ("overdue", "超期1天2小时")
+    assert (late["state"], late["label"]) == ("overdue", "办结超期1天2小时")
     task.status = "closed"
     assert resolve_deadline(task, now=at("2026-11-24 19:30"))["label"] == "已办结"
