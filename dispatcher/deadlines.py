@@ -112,6 +112,22 @@ def _after_working_seconds(start: datetime, seconds: float, frame: Frame) -> dat
         day += timedelta(days=1)
 
 
+def working_before(end: datetime, seconds: float, frame: Frame) -> datetime:
+    """The instant ``seconds`` of office time before ``end`` (the inverse of counting forward)."""
+    day = end.astimezone(frame.tz).date()
+    left = seconds
+    while True:
+        if frame.calendar.is_workday(day):
+            opens = _at(day, frame.hours.start, frame.tz)
+            closes = min(_at(day, frame.hours.end, frame.tz), end)
+            span = (closes - opens).total_seconds()
+            if span > 0:
+                if left <= span:
+                    return closes - timedelta(seconds=left)
+                left -= span
+        day -= timedelta(days=1)
+
+
 def warning_at(started: datetime, due: datetime, kind: DayKind, threshold: float, frame: Frame) -> datetime:
     """When ``threshold`` (e.g. 0.75) of the time between ``started`` and ``due`` is used."""
     if not 0 < threshold < 1:

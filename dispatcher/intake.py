@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from dispatcher.ledger import next_ledger_no
-from dispatcher.models import Event, EventStatus, Source, Task
+from dispatcher.models import Event, EventStatus, Extension, Source, Task
 from dispatcher.security import IdentityBox, content_hash
 from events.schemas import IDENTITY_FIELDS, ClueEvent, ComplaintEvent, EnterpriseRequestEvent, EventKind
 
@@ -132,6 +132,13 @@ def event_state(session: Session, source: Source, event_id: str) -> dict[str, An
         raise NotFound(f"no event {event_id}")
     if task is None and event.status != EventStatus.accepted:  # routed between our two reads
         task = session.exec(select(Task).where(Task.event_id == event_id)).first()
+    extension = (
+        session.exec(
+            select(Extension).where(Extension.task_id == task.id).order_by(Extension.id.desc())  # type: ignore[union-attr]
+        ).first()
+        if task is not None
+        else None
+    )
     return {
         "event_id": event.id,
         "external_id": event.external_id,
@@ -149,5 +156,15 @@ def event_state(session: Session, source: Source, event_id: str) -> dict[str, An
             "verifier_unit": task.verifier_unit,
             "rule": task.rule,
             "dispatched_at": task.dispatched_at.isoformat() if task.dispatched_at else None,
+            #: The requester is told of deadlines moved by an extension (延期): the current deadline…
+            "resolve_due_at": task.resolve_due_at.isoformat() if task.resolve_due_at else None,
+            #: …and the latest extension's length and decision (not its reason: that is internal).
+            "extension": None
+            if extension is None
+            else {
+                "days": extension.days,
+                "status": extension.status,
+                "decided_at": extension.decided_at.isoformat() if extension.decided_at else None,
+            },
         },
     }

@@ -176,6 +176,10 @@ class Task(SQLModel, table=True):
     paused_workdays: int | None = None
     paused_seconds: float | None = None
     extensions_used: int = 0
+    #: After a pause, where the running clock is deemed to have started (paused time excluded).
+    clock_started_at: datetime | None = utc_column(nullable=True)
+    #: While suspended: how much of the running clock had been used (office or wall seconds).
+    clock_used_seconds: float | None = None
     #: The one column the deadline sweep reads: the next moment something may be due (NULL: nothing).
     next_check_at: datetime | None = utc_column(nullable=True, index=True)
 

@@ -14,11 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from dispatcher.deadlines import DayKind, Frame, Remaining, due_at, extend, pause, resume, warning_at
-from dispatcher.models import SupervisionOrder, Task
+from dispatcher.deadlines import (
+    DayKind,
+    Frame,
+    Remaining,
+    due_at,
+    extend,
+    pause,
+    resume,
+    warning_at,
+    working_before,
+    working_seconds,
+)
+from dispatcher.models import SupervisionOrder, Task, TaskHistory
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
 from dispatcher.policy import TimePolicy
@@ -69,22 +81,29 @@ def running_clock(task: Task, policy: TimePolicy) -> Running | None:
     }[name]
     if due is None:
         return None
+    if task.clock_started_at is not None:  # resumed after a pause: the paused time does not count
+        started = task.clock_started_at
     return Running(name, started, due, _clock_kind(task, name, policy))
 
 
-def schedule(clock: Running, policy: TimePolicy, frame: Frame) -> list[Step]:
-    """Every step of a running clock, in order: warning, overdue, then the escalation ladder."""
+def schedule(clock: Running, policy: TimePolicy, frame: Frame, *, round: int = 1) -> list[Step]:
+    """Every step of a running clock, in order: warning, overdue, then the escalation ladder.
+
+    ``round`` counts the dispatches of a task: each designation restarts the accept clock for a
+    new unit, whose steps are named ``accept#2.warning``… so that they, too, are taken once.
+    """
     warn = warning_at(clock.started_at, clock.due_at, clock.kind, policy.warning_threshold, frame)
     # An item that is late to be accepted is the zone leader's to designate elsewhere.
     overdue_notify = "zone_leader" if clock.name == "accept" else "handler_unit"
+    prefix = clock.name if round <= 1 else f"{clock.name}#{round}"
     steps = [
-        Step(f"{clock.name}.warning", min(warn, clock.due_at), "warning", 0, "handler_unit", clock.due_at),
-        Step(f"{clock.name}.overdue", clock.due_at, "overdue", 0, overdue_notify, clock.due_at),
+        Step(f"{prefix}.warning", min(warn, clock.due_at), "warning", 0, "handler_unit", clock.due_at),
+        Step(f"{prefix}.overdue", clock.due_at, "overdue", 0, overdue_notify, clock.due_at),
     ]
     at = clock.due_at
     for level, rung in enumerate(policy.escalation, start=1):
         at = extend(at, rung.after.days, rung.after.kind, frame)
-        steps.append(Step(f"{clock.name}.escalated.{level}", at, "escalated", level, rung.to, clock.due_at))
+        steps.append(Step(f"{prefix}.escalated.{level}", at, "escalated", level, rung.to, clock.due_at))
     return steps
 
 
@@ -100,6 +119,46 @@ def _clock_spec(task: Task, name: str, policy: TimePolicy) -> Any:
 
 def done_steps(session: Session, task_id: int) -> set[str]:
     return set(session.exec(select(SupervisionOrder.step).where(SupervisionOrder.task_id == task_id)))
+
+
+def dispatch_round(session: Session, task_id: int) -> int:
+    """How many times the task was dispatched to a unit (routing, manual routing, designation)."""
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(TaskHistory)
+        .where(
+            TaskHistory.task_id == task_id,
+            TaskHistory.to_status == S.dispatched.value,
+            TaskHistory.move != "resume",  # a resumed accept clock is the same clock
+        )
+    ).one()
+    return max(1, int(count))
+
+
+def clock_round(session: Session, task: Task, clock: Running, *, redispatched: bool = False) -> int:
+    """Which run of this clock it is, so that each run's steps are taken once.
+
+    The accept clock restarts with every dispatch to a new unit (``accept#2.warning``…); the
+    resolve clock restarts with every approved extension (``resolve#2.overdue``…).
+    """
+    if clock.name == "accept" and task.id is not None:
+        # a redispatch's own history row is not written yet when its clocks are computed
+        return dispatch_round(session, task.id) + (1 if redispatched else 0)
+    if clock.name == "resolve":
+        return task.extensions_used + 1
+    return 1
+
+
+def steps_of(
+    session: Session,
+    task: Task,
+    clock: Running,
+    policy: TimePolicy,
+    frame: Frame,
+    *,
+    redispatched: bool = False,
+) -> list[Step]:
+    return schedule(clock, policy, frame, round=clock_round(session, task, clock, redispatched=redispatched))
 
 
 def clock_changes(
@@ -126,7 +185,14 @@ def clock_changes(
     before = running_clock(task, policy)
     if target == S.suspended and before is not None:
         left = pause(before.due_at, now, before.kind, frame)
-        changes.update(paused_workdays=left.workdays, paused_seconds=left.wall.total_seconds())
+        used = (
+            working_seconds(before.started_at, now, frame)
+            if before.kind is DayKind.working
+            else (now - before.started_at).total_seconds()
+        )
+        changes.update(
+            paused_workdays=left.workdays, paused_seconds=left.wall.total_seconds(), clock_used_seconds=used
+        )
     if task.status == S.suspended and target != S.suspended and task.paused_workdays is not None:
         resumed_name = PHASES.get(target)
         if resumed_name is not None:
@@ -135,18 +201,33 @@ def clock_changes(
                 kind, workdays=task.paused_workdays, wall=timedelta(seconds=task.paused_seconds or 0)
             )
             changes[f"{resumed_name}_due_at"] = resume(left, now, frame)
-        changes.update(paused_workdays=None, paused_seconds=None)
-    if PHASES.get(target) != PHASES.get(task.status) or redispatched:
-        changes.update(deadline_state="on_time", escalation_level=0)
+            used = task.clock_used_seconds or 0.0
+            changes["clock_started_at"] = (
+                working_before(now, used, frame) if kind is DayKind.working else now - timedelta(seconds=used)
+            )
+        changes.update(paused_workdays=None, paused_seconds=None, clock_used_seconds=None)
+    resuming = task.status == S.suspended
+    if (
+        PHASES.get(target) != PHASES.get(task.status) and not resuming and target != S.suspended
+    ) or redispatched:
+        # a new clock starts: its state starts over (a resumed clock keeps what it had)
+        changes.update(deadline_state="on_time", escalation_level=0, clock_started_at=None)
     # The next check, on the task as it will be after the move.
-    probe = task.model_copy(update={**changes, "status": target})
+    # The move itself restarts the accept clock (dispatched_at) or starts the verify clock
+    # (submitted_at) at ``now``; the caller writes those columns, the probe must see them too.
+    started: dict[str, Any] = {}
+    if redispatched or (target == S.dispatched and task.dispatched_at is None):
+        started["dispatched_at"] = now
+    if target == S.submitted:
+        started["submitted_at"] = now
+    probe = task.model_copy(update={**changes, **started, "status": target})
     after = running_clock(probe, policy)
     done = done_steps(session, task.id) if task.id is not None else set()
-    if (
-        redispatched and after is not None
-    ):  # a new unit gets a fresh accept clock: earlier accept steps don't count
-        done = {d for d in done if not d.startswith("accept.")}
-    changes["next_check_at"] = next_check(schedule(after, policy, frame), done) if after else None
+    changes["next_check_at"] = (
+        next_check(steps_of(session, probe, after, policy, frame, redispatched=redispatched), done)
+        if after
+        else None
+    )
     return changes
 
 
@@ -188,21 +269,26 @@ def _notify(
 def claim_due(session: Session, *, now: datetime, hold: timedelta, limit: int = 1000) -> list[int]:
     """The sweep: tasks whose next check has come, held back by ``hold`` so that a sweep
     running again before the workers catch up does not enqueue them twice (the actor sets the
-    real next check; if its message is lost, the task comes due again after ``hold``)."""
-    query = (
-        select(Task)
-        .where(col(Task.next_check_at) <= now)
-        .order_by(col(Task.next_check_at))
+    real next check; if its message is lost, the task comes due again after ``hold``).
+
+    One statement: the index range scan on ``next_check_at`` picks the ids (``SKIP LOCKED``
+    lets two sweepers share the work on PostgreSQL) and the update returns them.
+    """
+    table = Task.__table__  # type: ignore[attr-defined]
+    due = (
+        sa.select(table.c.id)
+        .where(table.c.next_check_at <= now)
+        .order_by(table.c.next_check_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = []
-    for task in session.exec(query):
-        task.next_check_at = now + hold
-        session.add(task)
-        if task.id is not None:
-            ids.append(task.id)
-    return ids
+    claimed = session.execute(
+        sa.update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(next_check_at=now + hold)
+        .returning(table.c.id)
+    )
+    return sorted(int(row[0]) for row in claimed)
 
 
 def supervise(
@@ -218,7 +304,7 @@ def supervise(
         session.add(task)
         return []
     frame = policy.frame()
-    steps = schedule(clock, policy, frame)
+    steps = steps_of(session, task, clock, policy, frame)
     done = done_steps(session, task_id)
     taken: list[Taken] = []
     for step in steps:

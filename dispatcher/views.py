@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
 
 from dispatcher.clock import utcnow
 from dispatcher.deadlines import due_at, warning_at
-from dispatcher.models import Event, Task, TaskHistory
+from dispatcher.extensions import RESOLVE_RUNNING, extension_view, extensions_of, may_decide, may_request
+from dispatcher.models import Event, SupervisionOrder, Task, TaskHistory
+from dispatcher.models import TaskStatus as S
 from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.security import IdentityBox
-from dispatcher.supervision import Running, running_clock
+from dispatcher.supervision import PHASES, Running, running_clock
 from dispatcher.tasks import Actor, mask_identity, may_reveal, moves_for
 
 
@@ -45,6 +48,10 @@ def task_detail(session: Session, task: Task, actor: Actor, box: IdentityBox) ->
     history = session.exec(
         select(TaskHistory).where(TaskHistory.task_id == task.id).order_by(col(TaskHistory.id))
     ).all()
+    extensions = extensions_of(session, task.id) if task.id is not None else []
+    orders = session.exec(
+        select(SupervisionOrder).where(SupervisionOrder.task_id == task.id).order_by(col(SupervisionOrder.id))
+    ).all()
     return {
         **task_summary(task),
         "reason": task.reason,
@@ -76,6 +83,103 @@ def task_detail(session: Session, task: Task, actor: Actor, box: IdentityBox) ->
         ],
         "allowed_moves": [m.value for m in moves_for(actor, task)],
         "may_reveal_identity": may_reveal(actor, task),
+        "deadline_state": task.deadline_state,
+        "escalation_level": task.escalation_level,
+        "resolve_due_at": _iso(task.resolve_due_at),
+        "extensions_used": task.extensions_used,
+        "extensions": [extension_view(x) for x in extensions],
+        "supervision_orders": [supervision_order_view(o) for o in orders],
+        "may_request_extension": may_request(actor, task)
+        and actor.login not in task.recused_logins
+        and task.status in RESOLVE_RUNNING
+        and not any(x.status == "pending" for x in extensions),
+        "may_decide_extension": may_decide(actor, task) and actor.login not in task.recused_logins,
+    }
+
+
+def supervision_order_view(order: SupervisionOrder) -> dict[str, Any]:
+    """督办单 as the API and the task page show it: step, deadline, days over, who was told."""
+    return {
+        "id": order.id,
+        "step": order.step,
+        "late_unit": order.late_unit,
+        "deadline": _iso(order.deadline),
+        "days_over": order.days_over,
+        "notified": order.notified,
+        "created_at": _iso(order.created_at),
+    }
+
+
+# --- overdue and counts (DESIGN §9 ``GET /tasks?overdue=true``, ``GET /tasks/stats``) ------------
+
+#: Deadline states, in the order tables show them.
+DEADLINE_STATES = ("on_time", "warning", "overdue", "escalated")
+_DUE_COLUMNS = {"accept": Task.accept_due_at, "resolve": Task.resolve_due_at, "verify": Task.verify_due_at}
+
+
+def running_late(now: datetime) -> Any:
+    """SQL: the clock running in the task's state (``supervision.PHASES``) has passed its due time."""
+    return sa.or_(
+        *(
+            sa.and_(col(Task.status).in_(sorted(s for s, p in PHASES.items() if p == name)), col(due) < now)
+            for name, due in _DUE_COLUMNS.items()
+        )
+    )
+
+
+def overdue_condition(now: datetime) -> Any:
+    """SQL: an open task that the sweep marked overdue or escalated, or whose running clock is past due
+    (the sweep may not have come by yet)."""
+    return sa.and_(
+        col(Task.status) != S.closed.value,
+        sa.or_(col(Task.deadline_state).in_(["overdue", "escalated"]), running_late(now)),
+    )
+
+
+def effective_state(now: datetime) -> Any:
+    """SQL: the stored deadline state, made ``overdue`` as soon as the running clock is past due."""
+    return sa.case(
+        (col(Task.deadline_state) == "escalated", "escalated"),
+        (sa.or_(col(Task.deadline_state) == "overdue", running_late(now)), "overdue"),
+        else_=col(Task.deadline_state),
+    )
+
+
+def _zero() -> dict[str, int]:
+    return {**dict.fromkeys(DEADLINE_STATES, 0), "total": 0}
+
+
+def deadline_counts(session: Session, where: Any, *, now: datetime) -> dict[str, Any]:
+    """Open tasks matching ``where`` by deadline state: in all, per zone, per unit, per (zone, unit)."""
+    state = effective_state(now).label("dstate")
+    rows = session.exec(
+        select(Task.zone_code, Task.handler_unit, state, func.count())
+        .where(where, col(Task.status) != S.closed.value)
+        .group_by(col(Task.zone_code), col(Task.handler_unit), sa.text("dstate"))
+    ).all()
+    total = _zero()
+    zones: dict[str, dict[str, int]] = {}
+    units: dict[str, dict[str, int]] = {}
+    pairs: dict[tuple[str | None, str | None], dict[str, int]] = {}
+    for zone, unit, name, n in rows:
+        targets = [total, pairs.setdefault((zone, unit), _zero())]
+        if zone is not None:
+            targets.append(zones.setdefault(zone, _zero()))
+        if unit is not None:
+            targets.append(units.setdefault(unit, _zero()))
+        for counts in targets:
+            counts[name] = counts.get(name, 0) + n
+            counts["total"] += n
+    return {
+        "at": now.isoformat(),
+        "states": list(DEADLINE_STATES),
+        "total": total,
+        "zones": dict(sorted(zones.items())),
+        "units": dict(sorted(units.items())),
+        "rows": [
+            {"zone": z, "unit": u, **c}
+            for (z, u), c in sorted(pairs.items(), key=lambda kv: (kv[0][0] or "~", kv[0][1] or "~"))
+        ],
     }
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from dispatcher.api.auth import require_roles
 from dispatcher.api.services import Services, ServicesDep
 from dispatcher.models import User
+from dispatcher.policy import calendar_warning
 
 router = APIRouter(tags=["health"])
 
@@ -42,9 +43,14 @@ def _readiness(services: Services) -> dict[str, Any]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await run_in_threadpool(_readiness, services)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
-    )
+    # A calendar gap does not make the system unready, but it must never go unnoticed.
+    warning = calendar_warning(services.policy, services.clock().astimezone(services.policy.tz).date())
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": checks,
+        "warnings": [warning] if warning else [],
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics (oncall or admin token)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,7 @@ from dispatcher.api.auth import UserDep, require_roles
 from dispatcher.api.services import Services, ServicesDep
 from dispatcher.db import unit_of_work
 from dispatcher.errors import Forbidden, ValidationFailed
+from dispatcher.extensions import ExtensionRequest, decide_extension, request_extension
 from dispatcher.lifecycle import Move
 from dispatcher.models import Event, IdentityReveal, Notification, Task, User
 from dispatcher.models import TaskStatus as S
@@ -21,7 +23,7 @@ from dispatcher.notify import pending_webhooks
 from dispatcher.org.store import current_org
 from dispatcher.security import IdentityBox
 from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move, get_task, may_reveal, visible
-from dispatcher.views import task_detail, task_summary
+from dispatcher.views import deadline_counts, overdue_condition, task_detail, task_summary
 
 router = APIRouter(tags=["tasks"])
 
@@ -39,6 +41,25 @@ class MoveBody(BaseModel):
     units: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
     logins: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
     #: The task version the actor saw; a stale one answers 409.
+    version: int | None = None
+
+
+class ExtendBody(BaseModel):
+    """延期申请: how many days (the policy's kind: calendar days by default) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+    days: int | None = None
+    version: int | None = None
+
+
+class DecideBody(BaseModel):
+    """The zone leader's decision on an extension: an optional note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(max_length=2000)] | None = None
     version: int | None = None
 
 
@@ -84,6 +105,46 @@ def run_move(
     return view
 
 
+def run_extend(services: Services, user: User, task_id: int, body: ExtendBody | None) -> dict[str, Any]:
+    """Ask for an extension in a unit of work; answers the task as a move does (with its extensions)."""
+    body = body or ExtendBody()
+    with unit_of_work(services.engine) as session:
+        loaded = current_org(session)
+        org = loaded[1] if loaded else None
+        actor = Actor.of(user, org)
+        request = ExtensionRequest(days=body.days, reason=body.reason, version=body.version)
+        request_extension(
+            session, actor, task_id, request, now=services.clock(), org=org, policy=policy_of(services)
+        )
+        session.flush()
+        pending = pending_webhooks(session, [task_id])
+        task = get_task(session, actor, task_id)
+        view = task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+    services.deliver(pending)
+    return view
+
+
+def run_decision(
+    services: Services, user: User, task_id: int, extension_id: int, approve: bool, body: DecideBody | None
+) -> dict[str, Any]:
+    """Approve or refuse an extension in a unit of work; answers the task."""
+    body = body or DecideBody()
+    with unit_of_work(services.engine) as session:
+        loaded = current_org(session)
+        org = loaded[1] if loaded else None
+        actor = Actor.of(user, org)
+        decide_extension(
+            session, actor, task_id, extension_id, approve=approve, note=body.note, version=body.version,
+            now=services.clock(), org=org, policy=policy_of(services),
+        )  # fmt: skip
+        session.flush()
+        pending = pending_webhooks(session, [task_id])
+        task = get_task(session, actor, task_id)
+        view = task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+    services.deliver(pending)
+    return view
+
+
 MOVES: dict[str, Move] = {
     "accept": Move.accept,
     "return": Move.return_,
@@ -112,6 +173,37 @@ for _path, _move in MOVES.items():
     _register_move(_path, _move)
 
 
+@router.post("/tasks/{task_id}/extend", summary="extend: ask the zone leader for more time (延期申请)")
+async def task_extend(
+    task_id: int, user: UserDep, services: ServicesDep, body: Annotated[ExtendBody | None, Body()] = None
+) -> dict[str, Any]:
+    return await run_in_threadpool(run_extend, services, user, task_id, body)
+
+
+@router.post(
+    "/tasks/{task_id}/extensions/{extension_id}/approve", summary="Approve an extension (zone leader)"
+)
+async def approve_extension(
+    task_id: int,
+    extension_id: int,
+    user: UserDep,
+    services: ServicesDep,
+    body: Annotated[DecideBody | None, Body()] = None,
+) -> dict[str, Any]:
+    return await run_in_threadpool(run_decision, services, user, task_id, extension_id, True, body)
+
+
+@router.post("/tasks/{task_id}/extensions/{extension_id}/refuse", summary="Refuse an extension (zone leader)")
+async def refuse_extension(
+    task_id: int,
+    extension_id: int,
+    user: UserDep,
+    services: ServicesDep,
+    body: Annotated[DecideBody | None, Body()] = None,
+) -> dict[str, Any]:
+    return await run_in_threadpool(run_decision, services, user, task_id, extension_id, False, body)
+
+
 @router.get("/tasks", summary="Tasks visible to me, newest first")
 async def list_tasks(
     user: UserDep,
@@ -120,6 +212,9 @@ async def list_tasks(
     kind: str | None = None,
     unit: str | None = None,
     zone: str | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="true: overdue or escalated, or past the running clock's due time")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -140,8 +235,21 @@ async def list_tasks(
             ):
                 if value is not None:
                     query = query.where(col(column) == value)
+            if overdue is not None:
+                late = overdue_condition(services.clock())
+                query = query.where(late if overdue else sa.not_(late))
             rows = session.exec(query.order_by(col(Task.id).desc()).offset(offset).limit(limit)).all()
             return {"tasks": [task_summary(t) for t in rows], "limit": limit, "offset": offset}
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/tasks/stats", summary="Open tasks I may see, counted by deadline state per zone and unit")
+async def task_stats(user: UserDep, services: ServicesDep) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        with unit_of_work(services.engine, read_only=True) as session:
+            actor = actor_of(session, user)
+            return deadline_counts(session, visible(actor), now=services.clock())
 
     return await run_in_threadpool(read)
 

@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -182,39 +183,76 @@ def publish(
 
 def tasks(
     unit: Annotated[str | None, typer.Option(help="handling unit code")] = None,
+    zone: Annotated[str | None, typer.Option(help="zone code")] = None,
     status: Annotated[str | None, typer.Option(help="task status")] = None,
     kind: Annotated[str | None, typer.Option(help="clue | complaint | enterprise_request")] = None,
+    overdue: Annotated[
+        bool,
+        typer.Option("--overdue", help="only open tasks overdue, escalated or past their running clock"),
+    ] = False,
+    counts: Annotated[
+        bool, typer.Option("--counts", help="count open tasks by deadline state per zone and per unit")
+    ] = False,
     limit: Annotated[int, typer.Option(help="rows", min=1)] = 50,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, newest first, with their deadline; or count open ones by deadline state (--counts)."""
+    from dispatcher.clock import utcnow
     from dispatcher.models import Task
+    from dispatcher.policy import load_policy
+    from dispatcher.views import deadline_counts, overdue_condition, resolve_deadline
 
-    query = select(Task).order_by(col(Task.id).desc()).limit(limit)
-    if unit:
-        query = query.where(Task.handler_unit == unit)
-    if status:
-        query = query.where(Task.status == status)
-    if kind:
-        query = query.where(Task.kind == kind)
-    with session() as s:
+    cfg = settings()
+    policy = load_policy(cfg.policy_file)
+    now = utcnow()
+    conditions: list[Any] = []
+    for column, value in ((Task.handler_unit, unit), (Task.zone_code, zone), (Task.status, status),
+                          (Task.kind, kind)):  # fmt: skip
+        if value:
+            conditions.append(col(column) == value)
+    if overdue:
+        conditions.append(overdue_condition(now))
+    if counts:
+        import sqlalchemy as sa
+
+        with session(cfg) as s:
+            stats = deadline_counts(s, sa.and_(sa.true(), *conditions), now=now)
+        _print_counts(stats)
+        return
+    query = select(Task).where(*conditions).order_by(col(Task.id).desc()).limit(limit)
+    with session(cfg) as s:
         rows = s.exec(query).all()
     table = Table()
-    for name in ("id", "ledger no", "kind", "status", "handler", "verifier", "rule"):
+    for name in ("id", "ledger no", "kind", "status", "zone", "handler", "verifier", "deadline", "state"):
         table.add_column(name, no_wrap=True)
-    table.add_column("reason", overflow="fold")
+    table.add_column("time left" if not overdue else "late by", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
     for t in rows:
+        d = resolve_deadline(t, policy=policy, now=now)
+        due = d["due_at"]
+        local = datetime.fromisoformat(due).astimezone(policy.tz).strftime("%Y-%m-%d %H:%M") if due else "-"
         table.add_row(
-            str(t.id),
-            t.ledger_no,
-            t.kind,
-            t.status,
-            t.handler_unit or "-",
-            t.verifier_unit or "-",
-            t.rule,
-            t.reason,
-        )
+            str(t.id), t.ledger_no, t.kind, t.status, t.zone_code or "-", t.handler_unit or "-",
+            t.verifier_unit or "-", local, d["state"] or "-", d["label"], t.rule,
+        )  # fmt: skip
     out.print(table)
-    out.print(f"{len(rows)} task(s)")
+    out.print(f"{len(rows)} {'overdue ' if overdue else ''}task(s)")
+
+
+def _print_counts(stats: dict[str, Any]) -> None:
+    states: list[str] = stats["states"]
+    for title, key, rows in (
+        ("by zone", "zone", stats["zones"]),
+        ("by unit", "unit", stats["units"]),
+    ):
+        table = Table(title=f"open tasks {title}")
+        table.add_column(key, no_wrap=True)
+        for name in (*states, "total"):
+            table.add_column(name, justify="right")
+        for code, c in rows.items():
+            table.add_row(code, *(str(c[name]) for name in (*states, "total")))
+        out.print(table)
+    total = stats["total"]
+    out.print("total: " + ", ".join(f"{name} {total[name]}" for name in (*states, "total")))
 
 
 def register(app: typer.Typer) -> None:

@@ -45,7 +45,37 @@ MOVES: dict[str, str] = {
     "resume": "恢复",
     "designate": "指定办案",
     "co_handle": "增派协助",
+    "extend": "申请延期",
+    "extend_approve": "批准延期",
+    "extend_refuse": "不批准延期",
 }
+
+#: Extension requests (``Extension.status``).
+EXTENSION_STATES: dict[str, str] = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
+
+#: Supervision steps (``SupervisionOrder.step`` is ``<clock>.<step>[.<level>]``) and who was told.
+CLOCKS: dict[str, str] = {"accept": "接单", "resolve": "办结", "verify": "验单"}
+STEPS: dict[str, str] = {"warning": "临期预警", "overdue": "超期", "escalated": "升级督办"}
+NOTIFIED: dict[str, str] = {
+    "handler_unit": "承办单位",
+    "zone_leader": "协作区组长",
+    "commission": "县纪委监委",
+}
+DEADLINE_STATES: dict[str, str] = {
+    "on_time": "正常",
+    "warning": "临期",
+    "overdue": "超期",
+    "escalated": "升级督办",
+}
+
+
+def step_label(step: str) -> str:
+    """``resolve.escalated.2`` → 办结升级督办（第2级）."""
+    clock, _, rest = step.partition(".")
+    name, _, level = rest.partition(".")
+    text = CLOCKS.get(clock, clock) + STEPS.get(name, name)
+    return f"{text}（第{level}级）" if level else text
+
 
 DISPOSITIONS: dict[str, str] = {
     "talk_letter": "谈话函询",
@@ -81,6 +111,12 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "reopened": "重办",
     "designated": "指定办案",
     "assist": "协助",
+    "extension_requested": "延期申请",
+    "extension_approved": "延期批准",
+    "extension_refused": "延期未批准",
+    "supervision.warning": "临期预警",
+    "supervision.overdue": "超期督办",
+    "supervision.escalated": "升级督办",
 }
 
 #: Payload fields of the three kinds (DESIGN §4), in the order the task page lists them.
@@ -110,6 +146,7 @@ FIELDS: dict[str, str] = {
     "outcome.case_filed": "是否立案",
     "outcome.disciplined_count": "处分人数",
     "version": "版本",
+    "days": "延期天数",
 }
 
 
@@ -125,6 +162,15 @@ def refusal(exc: DispatchError, what: str) -> str:
             allowed = "、".join(MOVES.get(m, m) for m in details["allowed"]) or "无"
             state = STATES.get(details.get("current", ""), details.get("current", ""))
             return f"{what}未完成：任务当前状态为「{state}」，现在只能：{allowed}。"
+        if isinstance(details, dict) and "extension" in details:
+            why = {
+                "pending": "已有一份延期申请待审批",
+                "max_count": f"延期次数已用完（最多 {details.get('max_count')} 次）",
+                "clock_not_running": "任务当前不在办理计时中（接单后、报送前方可延期）",
+                "approved": "该申请已批准",
+                "refused": "该申请已不予批准",
+            }.get(str(details["extension"]), "延期状态已变化")
+            return f"{what}未完成：{why}。"
         if isinstance(details, dict) and "workdays_since_dispatch" in details:
             used = details["workdays_since_dispatch"]
             return f"{what}未完成：分办已过 {used} 个工作日，超过 5 个工作日不能退回。"

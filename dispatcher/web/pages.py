@@ -20,7 +20,16 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from dispatcher.api.services import Services, ServicesDep
-from dispatcher.api.staff import RevealBody, reveal, run_move, triage_query
+from dispatcher.api.staff import (
+    DecideBody,
+    ExtendBody,
+    RevealBody,
+    reveal,
+    run_decision,
+    run_extend,
+    run_move,
+    triage_query,
+)
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DispatchError, NotFound
 from dispatcher.lifecycle import Move
@@ -30,7 +39,7 @@ from dispatcher.org.model import Org
 from dispatcher.org.store import current_org
 from dispatcher.security import IdentityBox
 from dispatcher.tasks import Actor, get_task, visible
-from dispatcher.views import task_detail
+from dispatcher.views import deadline_counts, overdue_condition, task_detail
 from dispatcher.web import labels
 from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
 from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
@@ -110,7 +119,9 @@ def _page(request: Request, services: Services, user: User, name: str, **context
 # --- 我的任务 ----------------------------------------------------------------------------------
 
 
-def _inbox(services: Services, user: User, status: str | None, kind: str | None, unit: str | None) -> Any:
+def _inbox(
+    services: Services, user: User, status: str | None, kind: str | None, unit: str | None, overdue: bool
+) -> Any:
     with unit_of_work(services.engine, read_only=True) as session:
         org = _org(session)
         actor = Actor.of(user, org)
@@ -118,6 +129,8 @@ def _inbox(services: Services, user: User, status: str | None, kind: str | None,
         for column, value in ((Task.status, status), (Task.kind, kind), (Task.handler_unit, unit)):
             if value:
                 query = query.where(col(column) == value)
+        if overdue:
+            query = query.where(overdue_condition(services.clock()))
         tasks = session.exec(query.order_by(col(Task.id).desc()).limit(LIST_LIMIT)).all()
         notes = _notifications(session, user, limit=5)
     return org, tasks, notes
@@ -142,14 +155,17 @@ async def inbox(
     status: str | None = None,
     kind: str | None = None,
     unit: str | None = None,
+    overdue: str | None = None,
 ) -> Response:
     status = status if status in labels.STATES else None
     kind = kind if kind in labels.KINDS else None
-    org, tasks, notes = await run_in_threadpool(_inbox, services, user, status, kind, unit or None)
+    late = overdue in ("1", "true")
+    filters = {"status": status or "", "kind": kind or "", "unit": unit or "", "overdue": "1" if late else ""}
+    org, tasks, notes = await run_in_threadpool(_inbox, services, user, status, kind, unit or None, late)
     name = "_task_list.html" if request.headers.get("hx-request") else "inbox.html"
     return _page(
         request, services, user, name, org=org, tasks=tasks, notifications=notes,
-        filters={"status": status or "", "kind": kind or "", "unit": unit or ""},
+        filters=filters,
         title="我的任务",
     )  # fmt: skip
 
@@ -229,6 +245,66 @@ async def task_move(
     return back
 
 
+@router.post("/tasks/{task_id}/extend", name="task_extend")
+async def task_extend(
+    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    """申请延期: through the same core as ``POST /api/v1/tasks/{id}/extend``."""
+    days, version = str(form.get("days") or "").strip(), str(form.get("version") or "").strip()
+    try:
+        body = ExtendBody(
+            reason=str(form.get("reason") or "").strip() or None,
+            days=int(days) if days.lstrip("-").isdigit() else None,
+            version=int(version) if version.isdigit() else None,
+        )
+        await run_in_threadpool(run_extend, services, user, task_id, body)
+    except ValidationError:
+        flash(request, "error", "申请延期未完成：填写内容过长或格式不对。")
+    except NotFound:
+        return await _task_page(request, services, user, task_id)
+    except DispatchError as exc:
+        flash(request, "error", labels.refusal(exc, "申请延期"))
+    else:
+        flash(request, "ok", "延期申请已提交，等待协作区组长审批。")
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/extensions/{extension_id}/{decision}", name="task_extension_decision")
+async def task_extension_decision(
+    request: Request,
+    task_id: int,
+    extension_id: int,
+    decision: str,
+    user: PageUser,
+    services: ServicesDep,
+    form: CheckedForm,
+) -> Response:
+    """批准 / 不批准延期 (zone leaders): the same core as the API's approve and refuse."""
+    back = RedirectResponse(f"/tasks/{task_id}", status_code=303)
+    if decision not in ("approve", "refuse"):
+        flash(request, "error", "未知的操作。")
+        return back
+    label = "批准延期" if decision == "approve" else "不批准延期"
+    version = str(form.get("version") or "").strip()
+    try:
+        body = DecideBody(
+            note=str(form.get("note") or "").strip() or None,
+            version=int(version) if version.isdigit() else None,
+        )
+        await run_in_threadpool(
+            run_decision, services, user, task_id, extension_id, decision == "approve", body
+        )
+    except ValidationError:
+        flash(request, "error", f"{label}未完成：填写内容过长。")
+    except NotFound:
+        return await _task_page(request, services, user, task_id)
+    except DispatchError as exc:
+        flash(request, "error", labels.refusal(exc, label))
+    else:
+        flash(request, "ok", f"「{label}」已完成。")
+    return back
+
+
 @router.post("/tasks/{task_id}/identity", name="task_identity")
 async def task_identity(
     request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
@@ -285,12 +361,18 @@ def _zone(services: Services, user: User) -> dict[str, Any]:
             .group_by(col(Task.zone_code), col(Task.handler_unit), col(Task.status))
         ).all()
         triage = session.exec(triage_query(actor).limit(LIST_LIMIT)).all()
+        deadlines = deadline_counts(session, visible(actor), now=services.clock())
     zones = [z for z in (org.zones if org else ()) if actor.sees_everything or z.code in actor.zones]
     matrix: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
     for zone, unit, status, n in counts:
         if zone in matrix:
             matrix[zone].setdefault(unit or "", {})[status] = n
-    return {"org": org, "zones": zones, "matrix": matrix, "triage": list(triage)}
+    #: zone → unit → open tasks overdue / escalated (超期 / 升级督办), as ``GET /api/v1/tasks/stats``.
+    late: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
+    for row in deadlines["rows"]:
+        if row["zone"] in late:
+            late[row["zone"]][row["unit"] or ""] = {"overdue": row["overdue"], "escalated": row["escalated"]}
+    return {"org": org, "zones": zones, "matrix": matrix, "late": late, "triage": list(triage)}
 
 
 @router.get("/zone", name="zone")

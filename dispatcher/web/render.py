@@ -52,6 +52,10 @@ templates.env.globals.update(
     CLOSE_REASONS=labels.CLOSE_REASONS,
     ROLES=labels.ROLES,
     NOTIFICATION_KINDS=labels.NOTIFICATION_KINDS,
+    EXTENSION_STATES=labels.EXTENSION_STATES,
+    NOTIFIED=labels.NOTIFIED,
+    DEADLINE_STATES=labels.DEADLINE_STATES,
+    step_label=labels.step_label,
 )
 
 
