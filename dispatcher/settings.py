@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     source_rate: float = Field(default=50.0, gt=0)
     source_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = 256 * 1024
-    #: Days the requester has to answer a feedback request before the task closes as "no response".
-    feedback_window_days: float = Field(default=7.0, gt=0)
+    #: Overrides the policy's feedback clock (days the requester has to answer before the task
+    #: closes as "no response"); unset: the policy file's ``clocks.<kind>.feedback`` decides.
+    feedback_window_days: float | None = Field(default=None, gt=0)
     #: How often the scheduler closes tasks whose feedback window has passed.
     feedback_sweep_seconds: float = Field(default=60.0, gt=0)
     #: Tries of a webhook delivery before it is given up into the failed list.

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from dispatcher.deadlines import due_at
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from dispatcher.lifecycle import Move, next_status
 from dispatcher.models import Event, Notification, Task, TaskHistory, User
@@ -93,8 +94,19 @@ class Policy:
     """What the moves need from settings and the time-limit policy file."""
 
     tz: ZoneInfo
-    feedback_window: timedelta
+    #: A fixed feedback window overriding the policy's feedback clock (``None``: the policy decides).
+    feedback_window: timedelta | None
     time: TimePolicy = DEFAULT_POLICY
+
+    def feedback_due(self, kind: str, now: datetime) -> datetime:
+        """When an unanswered feedback request closes the task (回访期)."""
+        if self.feedback_window is not None:
+            return now + self.feedback_window
+        clocks = self.time.clocks.get(kind)  # type: ignore[call-overload]
+        spec = clocks.feedback if clocks is not None else None
+        if spec is None:
+            return now + timedelta(days=7)
+        return due_at(now, spec.clock, self.time.frame())
 
 
 def can_see(actor: Actor, task: Task) -> bool:
@@ -257,7 +269,7 @@ def _effects(
         if target is S.closed:
             changes.update(closed_at=now, close_reason="verified")
         else:
-            changes.update(feedback_due_at=now + policy.feedback_window)
+            changes.update(feedback_due_at=policy.feedback_due(task.kind, now))
     elif move is Move.reject:
         note = _required(request.reason, "reason")
         if task.handler_unit:

@@ -73,7 +73,11 @@ class FeedbackExpiry:
                     policy=Policy(
                         time=self.policy,
                         tz=self.settings.tz,
-                        feedback_window=timedelta(days=self.settings.feedback_window_days),
+                        feedback_window=(
+                            timedelta(days=self.settings.feedback_window_days)
+                            if self.settings.feedback_window_days
+                            else None
+                        ),
                     ),
                 )
         except Exception as exc:

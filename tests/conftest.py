@@ -159,6 +159,7 @@ def make_settings(
         "relay_interval_seconds": 0.5,
         "relay_max_backoff_seconds": 2.0,
         "heartbeat_timeout_ms": 5_000,
+        "feedback_window_days": 7.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -71,7 +71,11 @@ class RevealBody(BaseModel):
 def policy_of(services: Services) -> Policy:
     return Policy(
         tz=services.settings.tz,
-        feedback_window=timedelta(days=services.settings.feedback_window_days),
+        feedback_window=(
+            timedelta(days=services.settings.feedback_window_days)
+            if services.settings.feedback_window_days
+            else None
+        ),
         time=services.policy,
     )
 

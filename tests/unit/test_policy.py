@@ -70,3 +70,24 @@ def test_no_file_means_the_defaults_and_a_bad_file_is_one_config_error(tmp_path:
     bad.write_text("warning_threshold: 2\n")
     with pytest.raises(ConfigError, match=r"policy\.yaml:1: warning_threshold"):
         load_policy(bad)
+
+
+def test_the_feedback_window_comes_from_the_policy_unless_a_setting_overrides_it() -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from dispatcher.tasks import Policy
+
+    tz = ZoneInfo("Asia/Shanghai")
+    verified = datetime(2026, 11, 16, 10, 0, tzinfo=tz)
+    from dispatcher.policy import ClockSpec, KindClocks
+
+    clocks = {
+        **DEFAULT_POLICY.clocks,
+        "complaint": KindClocks(resolve=ClockSpec(days=5), feedback=ClockSpec(days=3)),
+    }
+    policy = DEFAULT_POLICY.model_copy(update={"clocks": clocks})
+    by_policy = Policy(tz=tz, feedback_window=None, time=policy)
+    assert by_policy.feedback_due("complaint", verified) == datetime(2026, 11, 19, 17, 30, tzinfo=tz)
+    by_setting = Policy(tz=tz, feedback_window=timedelta(hours=1), time=policy)
+    assert by_setting.feedback_due("complaint", verified) == verified + timedelta(hours=1)
