@@ -7,6 +7,7 @@ worker process, the tests' stub broker and the benchmarks each get their own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -75,11 +76,7 @@ def route_events(event_ids: list[str]) -> None:
 
     routed, deliveries = with_retries(runtime.engine, work)
     log.debug("routed %d of %d event(s)", routed, len(event_ids))
-    if deliveries and _enqueuer is not None:
-        try:
-            _enqueuer.deliver_webhooks(deliveries)
-        except Exception as exc:  # the scheduler's relay sends them
-            log.warning("could not enqueue %d webhook delivery(ies): %s", len(deliveries), exc)
+    _send_webhooks(deliveries)
 
 
 class WebhookFailed(dramatiq.Retry):
@@ -129,12 +126,17 @@ def supervise_task(task_id: int) -> None:
         session.flush()
         return pending_webhooks(session, [task_id])
 
-    deliveries = with_retries(runtime.engine, work)
-    if deliveries and _enqueuer is not None:
-        try:
-            _enqueuer.deliver_webhooks(deliveries)
-        except Exception as exc:  # the scheduler's webhook relay sends them
-            log.warning("could not enqueue %d webhook delivery(ies): %s", len(deliveries), exc)
+    _send_webhooks(with_retries(runtime.engine, work))
+
+
+def _send_webhooks(notification_ids: list[int]) -> None:
+    """Hand new webhook deliveries to the notify queue; if that fails the scheduler's relay sends them."""
+    if not notification_ids or _enqueuer is None:
+        return
+    try:
+        _enqueuer.deliver_webhooks(notification_ids)
+    except Exception as exc:
+        log.warning("could not enqueue %d webhook delivery(ies): %s", len(notification_ids), exc)
 
 
 def noop() -> None:
@@ -146,35 +148,25 @@ _enqueuer: Enqueuer | None = None
 
 
 def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any]]:
-    """Bind the actors to ``broker``; returns them by name."""
+    """Bind the actors to ``broker``; returns them by name.
+
+    Every actor retries with backoff from 1 s to 1 min. Routing and supervision retry a
+    database blip (past the retries the outbox relay and the sweep come back to them); a webhook
+    counts its attempts in the database (``webhook_max_attempts``), dramatiq only paces them.
+    """
     global _enqueuer
     _enqueuer = Enqueuer(broker)
-    return {
-        # Retries cover a database blip; past them the outbox relay still delivers the events.
-        ROUTE_EVENTS: dramatiq.actor(
-            broker=broker,
-            actor_name=ROUTE_EVENTS,
-            queue_name=ROUTING_QUEUE,
-            max_retries=20,
-            min_backoff=1_000,
+    plan: list[tuple[str, str, Callable[..., None], int]] = [
+        (ROUTE_EVENTS, ROUTING_QUEUE, route_events, 20),
+        (DELIVER_WEBHOOK, NOTIFY_QUEUE, deliver_webhook, 50),
+        (SUPERVISE_TASK, SUPERVISION_QUEUE, supervise_task, 20),
+    ]
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {
+        name: dramatiq.actor(
+            broker=broker, actor_name=name, queue_name=queue, max_retries=retries, min_backoff=1_000,
             max_backoff=60_000,
-        )(route_events),
-        # The attempt count lives in the database (``webhook_max_attempts``); dramatiq only paces the retries.
-        DELIVER_WEBHOOK: dramatiq.actor(
-            broker=broker,
-            actor_name=DELIVER_WEBHOOK,
-            queue_name=NOTIFY_QUEUE,
-            max_retries=50,
-            min_backoff=1_000,
-            max_backoff=60_000,
-        )(deliver_webhook),
-        SUPERVISE_TASK: dramatiq.actor(
-            broker=broker,
-            actor_name=SUPERVISE_TASK,
-            queue_name=SUPERVISION_QUEUE,
-            max_retries=20,
-            min_backoff=1_000,
-            max_backoff=60_000,
-        )(supervise_task),
-        NOOP: dramatiq.actor(broker=broker, actor_name=NOOP, queue_name=BENCH_QUEUE, max_retries=0)(noop),
-    }
+        )(fn)
+        for name, queue, fn, retries in plan
+    }  # fmt: skip
+    actors[NOOP] = dramatiq.actor(broker=broker, actor_name=NOOP, queue_name=BENCH_QUEUE, max_retries=0)(noop)
+    return actors
