@@ -109,6 +109,8 @@ def up(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Everything on one machine: migrations, embedded Redis, API, workers, scheduler."""
+    from dispatcher.clock import utcnow
+    from dispatcher.policy import calendar_warning, load_policy
     from dispatcher.supervisor import Child, Supervisor, python_child, redis_server_argv, wait_for_redis
 
     setup_logging()
@@ -163,6 +165,9 @@ def up(
             out.print("  log in with a user made by `dispatcher user add LOGIN --unit CODE --role ROLE`")
         out.print(f"  try:        .venv/bin/dispatcher demo --events 200 --url {base}")
         out.print("  stop:       Ctrl-C\n")
+        warning = calendar_warning(load_policy(cfg.policy_file), utcnow().astimezone(cfg.tz).date())
+        if warning:
+            out.print(f"  ⚠ {warning}\n", style="bold red")
 
     raise typer.Exit(Supervisor(children, on_ready=ready).run())
 
