@@ -23,7 +23,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
-def task_summary(task: Task) -> dict[str, Any]:
+def task_summary(task: Task, policy: TimePolicy = DEFAULT_POLICY) -> dict[str, Any]:
     return {
         "id": task.id,
         "ledger_no": task.ledger_no,
@@ -39,11 +39,13 @@ def task_summary(task: Task) -> dict[str, Any]:
         "dispatched_at": _iso(task.dispatched_at),
         "updated_at": _iso(task.updated_at),
         "version": task.version,
-        "deadline": resolve_deadline(task),
+        "deadline": resolve_deadline(task, policy=policy),
     }
 
 
-def task_detail(session: Session, task: Task, actor: Actor, box: IdentityBox) -> dict[str, Any]:
+def task_detail(
+    session: Session, task: Task, actor: Actor, box: IdentityBox, policy: TimePolicy = DEFAULT_POLICY
+) -> dict[str, Any]:
     event = session.get(Event, task.event_id) if task.event_id else None
     history = session.exec(
         select(TaskHistory).where(TaskHistory.task_id == task.id).order_by(col(TaskHistory.id))
@@ -53,7 +55,7 @@ def task_detail(session: Session, task: Task, actor: Actor, box: IdentityBox) ->
         select(SupervisionOrder).where(SupervisionOrder.task_id == task.id).order_by(col(SupervisionOrder.id))
     ).all()
     return {
-        **task_summary(task),
+        **task_summary(task, policy),
         "reason": task.reason,
         "handler_login": task.handler_login,
         "outcome": task.outcome,

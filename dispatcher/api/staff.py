@@ -80,6 +80,13 @@ def policy_of(services: Services) -> Policy:
     )
 
 
+def detail_of(services: Services, session: Session, task: Task, actor: Actor) -> dict[str, Any]:
+    """What the API and the pages show of one task, on this process's secret key and policy."""
+    return task_detail(
+        session, task, actor, IdentityBox(services.settings.resolved_secret_key), services.policy
+    )
+
+
 def actor_of(session: Session, user: User) -> Actor:
     loaded = current_org(session)
     return Actor.of(user, loaded[1] if loaded else None)
@@ -104,7 +111,7 @@ def run_move(
         )
         session.flush()
         pending = pending_webhooks(session, [task_id])
-        view = task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+        view = detail_of(services, session, task, actor)
     services.deliver(pending)
     return view
 
@@ -123,7 +130,7 @@ def run_extend(services: Services, user: User, task_id: int, body: ExtendBody | 
         session.flush()
         pending = pending_webhooks(session, [task_id])
         task = get_task(session, actor, task_id)
-        view = task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+        view = detail_of(services, session, task, actor)
     services.deliver(pending)
     return view
 
@@ -144,7 +151,7 @@ def run_decision(
         session.flush()
         pending = pending_webhooks(session, [task_id])
         task = get_task(session, actor, task_id)
-        view = task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+        view = detail_of(services, session, task, actor)
     services.deliver(pending)
     return view
 
@@ -243,7 +250,11 @@ async def list_tasks(
                 late = overdue_condition(services.clock())
                 query = query.where(late if overdue else sa.not_(late))
             rows = session.exec(query.order_by(col(Task.id).desc()).offset(offset).limit(limit)).all()
-            return {"tasks": [task_summary(t) for t in rows], "limit": limit, "offset": offset}
+            return {
+                "tasks": [task_summary(t, services.policy) for t in rows],
+                "limit": limit,
+                "offset": offset,
+            }
 
     return await run_in_threadpool(read)
 
@@ -264,7 +275,7 @@ async def read_task(task_id: int, user: UserDep, services: ServicesDep) -> dict[
         with unit_of_work(services.engine, read_only=True) as session:
             actor = actor_of(session, user)
             task = get_task(session, actor, task_id)
-            return task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+            return detail_of(services, session, task, actor)
 
     return await run_in_threadpool(read)
 
@@ -306,7 +317,7 @@ async def triage(
     def read() -> dict[str, Any]:
         with unit_of_work(services.engine, read_only=True) as session:
             rows = session.exec(triage_query(actor_of(session, user))).all()
-            return {"tasks": [{**task_summary(t), "reason": t.reason} for t in rows]}
+            return {"tasks": [{**task_summary(t, services.policy), "reason": t.reason} for t in rows]}
 
     return await run_in_threadpool(read)
 

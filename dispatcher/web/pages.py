@@ -24,6 +24,7 @@ from dispatcher.api.staff import (
     DecideBody,
     ExtendBody,
     RevealBody,
+    detail_of,
     reveal,
     run_decision,
     run_extend,
@@ -37,9 +38,8 @@ from dispatcher.models import Notification, Task, User
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
 from dispatcher.org.store import current_org
-from dispatcher.security import IdentityBox
 from dispatcher.tasks import Actor, get_task, visible
-from dispatcher.views import deadline_counts, overdue_condition, task_detail
+from dispatcher.views import deadline_counts, overdue_condition
 from dispatcher.web import labels
 from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
 from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
@@ -178,7 +178,7 @@ def _task(services: Services, user: User, task_id: int) -> tuple[Org | None, dic
         org = _org(session)
         actor = Actor.of(user, org)
         task = get_task(session, actor, task_id)
-        return org, task_detail(session, task, actor, IdentityBox(services.settings.resolved_secret_key))
+        return org, detail_of(services, session, task, actor)
 
 
 def _unit_options(org: Org | None, zone: str | None) -> list[tuple[str, str]]:

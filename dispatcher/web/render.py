@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,13 @@ def staff_names(org: Org | None) -> dict[str, str]:
     return {s.login: s.name for s in org.staff} if org is not None else {}
 
 
+def _deadline_for(request: Request) -> Any:
+    """``deadline(task)`` in templates, on the policy this process was configured with."""
+    services: Any = getattr(request.app.state, "services", None)
+    policy = getattr(services, "policy", None)
+    return resolve_deadline if policy is None else functools.partial(resolve_deadline, policy=policy)
+
+
 def _calendar_warning(request: Request) -> str | None:
     services: Any = getattr(request.app.state, "services", None)
     if not hasattr(services, "policy"):  # tests may serve a placeholder
@@ -118,6 +126,7 @@ def render(
             "people": staff_names(org),
             "path": request.url.path,
             "calendar_warning": _calendar_warning(request),
+            "deadline": _deadline_for(request),
             **context,
         },
         status_code=status_code,
