@@ -29,7 +29,6 @@ from dispatcher.outcomes import validate_feedback, validate_outcome
 from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.routing import default_verifier, designation_refusal
 from dispatcher.supervision import clock_changes
-from dispatcher.workdays import workdays_after
 
 RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
@@ -249,7 +248,7 @@ def _effects(
     elif move is Move.return_:
         note = _required(request.reason, "reason")
         dispatched = (task.dispatched_at or task.created_at).astimezone(policy.tz).date()
-        used = workdays_after(dispatched, now.astimezone(policy.tz).date())
+        used = policy.time.work_calendar().workdays_after(dispatched, now.astimezone(policy.tz).date())
         if used > RETURN_WINDOW_WORKDAYS:
             raise Conflict(
                 f"a task may be returned within {RETURN_WINDOW_WORKDAYS} working days of dispatch; "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Query
@@ -192,27 +192,19 @@ async def task_extend(
 
 
 @router.post(
-    "/tasks/{task_id}/extensions/{extension_id}/approve", summary="Approve an extension (zone leader)"
+    "/tasks/{task_id}/extensions/{extension_id}/{decision}",
+    summary="Approve or refuse an extension (zone leader): decision is `approve` or `refuse`",
 )
-async def approve_extension(
+async def extension_decision(
     task_id: int,
     extension_id: int,
+    decision: Literal["approve", "refuse"],
     user: UserDep,
     services: ServicesDep,
     body: Annotated[DecideBody | None, Body()] = None,
 ) -> dict[str, Any]:
-    return await run_in_threadpool(run_decision, services, user, task_id, extension_id, True, body)
-
-
-@router.post("/tasks/{task_id}/extensions/{extension_id}/refuse", summary="Refuse an extension (zone leader)")
-async def refuse_extension(
-    task_id: int,
-    extension_id: int,
-    user: UserDep,
-    services: ServicesDep,
-    body: Annotated[DecideBody | None, Body()] = None,
-) -> dict[str, Any]:
-    return await run_in_threadpool(run_decision, services, user, task_id, extension_id, False, body)
+    approve = decision == "approve"
+    return await run_in_threadpool(run_decision, services, user, task_id, extension_id, approve, body)
 
 
 @router.get("/tasks", summary="Tasks visible to me, newest first")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,17 +34,22 @@ def db_upgrade() -> None:
     out.print("database is up to date")
 
 
-def _read_org(file: Path) -> tuple[object, str]:
+def _read_checked(file: Path, check: Callable[[str, str], tuple[Any, list[Any]]]) -> tuple[Any, str]:
+    """Read and validate a YAML file; every problem is printed as ``FILE:LINE: field: message``."""
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    org, problems = check_org_text(text, str(file))
-    if org is None:
+    value, problems = check(text, str(file))
+    if value is None:
         for p in problems:
             out.print(str(p))
         raise ConfigError(f"{file}: {len(problems)} problem(s); nothing was changed")
-    return org, text
+    return value, text
+
+
+def _read_org(file: Path) -> tuple[Any, str]:
+    return _read_checked(file, check_org_text)
 
 
 @org_app.command("check")
@@ -58,7 +64,7 @@ def org_load(file: Annotated[Path, typer.Argument(help="org YAML file")]) -> Non
     """Validate and apply an org file atomically; an invalid file changes nothing."""
     org, text = _read_org(file)
     with session() as s:
-        version = save_org(s, org, source_name=str(file), text=text, now=utcnow())  # type: ignore[arg-type]
+        version = save_org(s, org, source_name=str(file), text=text, now=utcnow())
     out.print(f"loaded {file} as org version {version.id} ({_summary(org)})")
 
 
@@ -67,29 +73,27 @@ def _summary(org: object) -> str:
 
 
 @policy_app.command("check")
-def policy_check(file: Annotated[Path, typer.Argument(help="policy YAML file")]) -> None:
-    """Validate a policy file; every problem with file, line and field; warns of years without a calendar."""
+def policy_check(
+    file: Annotated[Path, typer.Argument(help="policy YAML file")],
+    today: Annotated[
+        str | None, typer.Option(help="check the calendar as of this day (YYYY-MM-DD); default: today")
+    ] = None,
+) -> None:
+    """Validate a policy file (file, line, field); warn of years its deadlines reach without a calendar."""
     from datetime import date
 
-    from dispatcher.policy import check_policy_text
+    from dispatcher.clock import utcnow
+    from dispatcher.policy import calendar_warning, check_policy_text
 
+    policy, _ = _read_checked(file, check_policy_text)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    policy, problems = check_policy_text(text, str(file))
-    if policy is None:
-        for p in problems:
-            out.print(str(p))
-        raise ConfigError(f"{file}: {len(problems)} problem(s)")
-    this_year = date.today().year
-    missing = policy.work_calendar().missing_years([this_year, this_year + 1])
+        day = date.fromisoformat(today) if today else utcnow().astimezone(policy.tz).date()
+    except ValueError:
+        raise ConfigError(f"--today must be a date like 2026-12-01, not {today!r}") from None
     out.print(f"{file}: ok")
-    for year in missing:
-        out.print(
-            f"warning: no State Council calendar for {year}: Monday–Friday would be counted; "
-            "list its holidays and make-up workdays under calendar:"
-        )
+    warning = calendar_warning(policy, day)
+    if warning:
+        out.print(f"warning: {warning}")
 
 
 @source_app.command("add")

@@ -8,6 +8,7 @@ CSRF token (else ``403``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -220,29 +221,46 @@ async def task_page(request: Request, task_id: int, user: PageUser, services: Se
     return await _task_page(request, services, user, task_id)
 
 
-@router.post("/tasks/{task_id}/moves/{move}", name="task_move")
-async def task_move(
-    request: Request, task_id: int, move: str, user: PageUser, services: ServicesDep, form: CheckedForm
+async def _act(
+    request: Request,
+    services: Services,
+    user: User,
+    task_id: int,
+    work: Callable[[], Awaitable[object]],
+    *,
+    label: str,
+    invalid: str,
+    done: str | None = None,
 ) -> Response:
-    chosen = WEB_MOVES.get(move)
-    back = RedirectResponse(f"/tasks/{task_id}", status_code=303)
-    if chosen is None:
-        flash(request, "error", "未知的操作。")
-        return back
-    label = labels.MOVES.get(chosen.value, chosen.value)
-    kind = str(form.get("kind") or "")
+    """Run one action of the task page; refusals become a Chinese flash message, never a traceback."""
     try:
-        body = move_body(chosen, kind, form)
-        await run_in_threadpool(run_move, services, user, task_id, chosen, body)
+        await work()
     except ValidationError:
-        flash(request, "error", f"{label}未完成：填写内容过长或格式不对。")
+        flash(request, "error", f"{label}未完成：{invalid}")
     except NotFound:
         return await _task_page(request, services, user, task_id)  # the 404 page
     except DispatchError as exc:
         flash(request, "error", labels.refusal(exc, label))
     else:
-        flash(request, "ok", f"「{label}」已完成。")
-    return back
+        flash(request, "ok", done or f"「{label}」已完成。")
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/moves/{move}", name="task_move")
+async def task_move(
+    request: Request, task_id: int, move: str, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    chosen = WEB_MOVES.get(move)
+    if chosen is None:
+        flash(request, "error", "未知的操作。")
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+    async def work() -> object:
+        body = move_body(chosen, str(form.get("kind") or ""), form)
+        return await run_in_threadpool(run_move, services, user, task_id, chosen, body)
+
+    label = labels.MOVES.get(chosen.value, chosen.value)
+    return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长或格式不对。")
 
 
 @router.post("/tasks/{task_id}/extend", name="task_extend")
@@ -251,22 +269,19 @@ async def task_extend(
 ) -> Response:
     """申请延期: through the same core as ``POST /api/v1/tasks/{id}/extend``."""
     days, version = str(form.get("days") or "").strip(), str(form.get("version") or "").strip()
-    try:
+
+    async def work() -> object:
         body = ExtendBody(
             reason=str(form.get("reason") or "").strip() or None,
             days=int(days) if days.lstrip("-").isdigit() else None,
             version=int(version) if version.isdigit() else None,
         )
-        await run_in_threadpool(run_extend, services, user, task_id, body)
-    except ValidationError:
-        flash(request, "error", "申请延期未完成：填写内容过长或格式不对。")
-    except NotFound:
-        return await _task_page(request, services, user, task_id)
-    except DispatchError as exc:
-        flash(request, "error", labels.refusal(exc, "申请延期"))
-    else:
-        flash(request, "ok", "延期申请已提交，等待协作区组长审批。")
-    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+        return await run_in_threadpool(run_extend, services, user, task_id, body)
+
+    return await _act(
+        request, services, user, task_id, work, label="申请延期", invalid="填写内容过长或格式不对。",
+        done="延期申请已提交，等待协作区组长审批。",
+    )  # fmt: skip
 
 
 @router.post("/tasks/{task_id}/extensions/{extension_id}/{decision}", name="task_extension_decision")
@@ -280,29 +295,21 @@ async def task_extension_decision(
     form: CheckedForm,
 ) -> Response:
     """批准 / 不批准延期 (zone leaders): the same core as the API's approve and refuse."""
-    back = RedirectResponse(f"/tasks/{task_id}", status_code=303)
     if decision not in ("approve", "refuse"):
         flash(request, "error", "未知的操作。")
-        return back
-    label = "批准延期" if decision == "approve" else "不批准延期"
+        return RedirectResponse(f"/tasks/{task_id}", status_code=303)
     version = str(form.get("version") or "").strip()
-    try:
+
+    async def work() -> object:
         body = DecideBody(
             note=str(form.get("note") or "").strip() or None,
             version=int(version) if version.isdigit() else None,
         )
-        await run_in_threadpool(
-            run_decision, services, user, task_id, extension_id, decision == "approve", body
-        )
-    except ValidationError:
-        flash(request, "error", f"{label}未完成：填写内容过长。")
-    except NotFound:
-        return await _task_page(request, services, user, task_id)
-    except DispatchError as exc:
-        flash(request, "error", labels.refusal(exc, label))
-    else:
-        flash(request, "ok", f"「{label}」已完成。")
-    return back
+        approve = decision == "approve"
+        return await run_in_threadpool(run_decision, services, user, task_id, extension_id, approve, body)
+
+    label = "批准延期" if decision == "approve" else "不批准延期"
+    return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
 
 
 @router.post("/tasks/{task_id}/identity", name="task_identity")

@@ -20,12 +20,12 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from dispatcher.calendar import WorkCalendar
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.dispatch import route_event
 from dispatcher.models import Notification, Task, TaskHistory, User
 from dispatcher.security import hash_token, new_token
-from dispatcher.workdays import workdays_after
 from tests import factories
 
 Headers = dict[str, str]
@@ -216,7 +216,9 @@ def dispatched_days_ago(tz: ZoneInfo, workdays: int) -> datetime:
     """A dispatch time exactly ``workdays`` working days before today (latest such day, noon local)."""
     today = datetime.now(tz).date()
     day: date = today
-    while workdays_after(day, today) < workdays:  # grows by 0 or 1 a step: stops at exactly `workdays`
+    while (
+        WorkCalendar().workdays_after(day, today) < workdays
+    ):  # grows by 0 or 1 a step: stops at exactly `workdays`
         day -= timedelta(days=1)
     return datetime.combine(day, time(12), tzinfo=tz)
 
