@@ -47,7 +47,7 @@ class Routed:
 def make_bodies(count: int, run: str) -> list[dict[str, Any]]:
     """Realistic events of the three kinds from the example org (the same generator as ``demo``)."""
     from dispatcher.clock import utcnow
-    from dispatcher.demo import make_events
+    from dispatcher.intake.samples import make_events
     from dispatcher.org.loader import load_org_file
 
     return make_events(load_org_file(EXAMPLE_ORG), count, now=utcnow(), seed=7, run=run)

@@ -42,7 +42,7 @@ from bench.harness import BenchError, throwaway_database
 from bench.report import append, machine, percentile
 from dispatcher.db import dispose_engines, get_engine, normalize_url, unit_of_work
 from dispatcher.migrate import upgrade
-from dispatcher.supervision import claim_due
+from dispatcher.supervision.clocks import claim_due
 from schedules.main import DeadlineSweep
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -18,13 +18,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from dispatcher.clock import utcnow
 from dispatcher.db import get_engine, unit_of_work
-from dispatcher.notify import claim_stale
+from dispatcher.intake.outbox import relay_due
+from dispatcher.notify.webhooks import claim_stale
 from dispatcher.org.store import current_org
-from dispatcher.outbox import relay_due
-from dispatcher.policy import announce_calendar, load_policy
 from dispatcher.settings import Settings
-from dispatcher.supervision import claim_due
-from dispatcher.tasks import Policy, expire_feedback
+from dispatcher.supervision.clocks import claim_due
+from dispatcher.supervision.policy import announce_calendar, load_policy
+from dispatcher.tasks.moves import Policy, expire_feedback
 from workers.broker import Enqueuer, build_broker
 
 log = logging.getLogger(__name__)

@@ -186,10 +186,10 @@ def loaded_org(engine: sa.Engine, example_org: Org) -> Org:
 @pytest.fixture
 def broker(settings: Settings) -> Iterator[object]:
     """The real Redis broker with the actors declared, in this process; actors use the test database."""
+    from dispatcher.bootstrap import Runtime, set_runtime
     from dispatcher.db import get_engine as engine_for
     from workers.actors import declare_actors
     from workers.broker import build_broker
-    from workers.runtime import Runtime, set_runtime
 
     broker = build_broker(settings)
     declare_actors(broker)
@@ -213,8 +213,8 @@ def worker(broker: object) -> Iterator[object]:
 @pytest.fixture
 def api_url(settings: Settings) -> Iterator[str]:
     """The real API over real HTTP (uvicorn in a thread) on a free port."""
-    from dispatcher.api.app import create_app
-    from dispatcher.api.services import build_services
+    from dispatcher.http.app import create_app
+    from dispatcher.http.state import build_services
     from tests.support import LiveServer
 
     with LiveServer(create_app(services=build_services(settings))) as server:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dispatcher.admin import add_source
+from dispatcher.accounts.registry import add_source
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 

@@ -7,11 +7,11 @@ import re
 import httpx
 import sqlalchemy as sa
 
-from dispatcher.admin import add_user
+from dispatcher.accounts.registry import add_user
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.dispatch import route_event
 from dispatcher.org.model import Org
+from dispatcher.routing.dispatch import route_event
 from tests import factories
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -15,13 +15,14 @@ import httpx
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from dispatcher import notify
+from dispatcher.bootstrap import get_runtime
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work, with_retries
-from dispatcher.dispatch import route_event as route_event_core
-from dispatcher.notify import pending_webhooks
+from dispatcher.notify import webhooks as notify
+from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.store import current_org
-from dispatcher.supervision import supervise
+from dispatcher.routing.dispatch import route_event as route_event_core
+from dispatcher.supervision.clocks import supervise
 from workers.broker import Enqueuer
 from workers.names import (
     BENCH_QUEUE,
@@ -33,7 +34,6 @@ from workers.names import (
     SUPERVISE_TASK,
     SUPERVISION_QUEUE,
 )
-from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dramatiq
 
+from dispatcher.bootstrap import get_runtime
 from dispatcher.clock import utcnow
 from dispatcher.logs import setup_logging
-from dispatcher.policy import announce_calendar
+from dispatcher.supervision.policy import announce_calendar
 from workers.actors import declare_actors
 from workers.broker import build_broker
-from workers.runtime import get_runtime
 
 setup_logging()
 announce_calendar(get_runtime().policy, utcnow())

@@ -14,18 +14,18 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from dispatcher import errors, metrics
-from dispatcher.api.auth import SourceDep
-from dispatcher.api.errors import BadRequest, PayloadTooLarge, status_of, validation_details
-from dispatcher.api.services import Services, ServicesDep
-from dispatcher.api.staff import policy_of
+from dispatcher.api.tasks import policy_of
 from dispatcher.db import unit_of_work, with_retries
-from dispatcher.intake import Accepted, Envelope, accept_event, event_state
-from dispatcher.lifecycle import Move
+from dispatcher.http.auth import SourceDep
+from dispatcher.http.errors import BadRequest, PayloadTooLarge, status_of, validation_details
+from dispatcher.http.state import Services, ServicesDep
+from dispatcher.intake.register import Accepted, Envelope, accept_event, event_state
 from dispatcher.models import Event, Source, Task
-from dispatcher.notify import pending_webhooks
+from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.store import current_org
-from dispatcher.outcomes import validate_feedback
-from dispatcher.tasks import Actor, MoveRequest, apply_move
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, MoveRequest, apply_move
+from dispatcher.tasks.outcomes import validate_feedback
 from events.schemas import nul_paths, parse_envelope
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dispatcher.api.auth import require_roles
-from dispatcher.api.services import Services, ServicesDep
+from dispatcher.http.auth import require_roles
+from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
-from dispatcher.policy import calendar_warning
+from dispatcher.supervision.policy import calendar_warning
 
 router = APIRouter(tags=["health"])
 

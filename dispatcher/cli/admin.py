@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from dispatcher import admin as admin_core
+from dispatcher.accounts import registry as admin_core
 from dispatcher.cli.common import session, settings
 from dispatcher.clock import utcnow
 from dispatcher.errors import ConfigError
@@ -83,7 +83,7 @@ def policy_check(
     from datetime import date
 
     from dispatcher.clock import utcnow
-    from dispatcher.policy import calendar_warning, check_policy_text
+    from dispatcher.supervision.policy import calendar_warning, check_policy_text
 
     policy, _ = _read_checked(file, check_policy_text)
     try:

@@ -78,9 +78,9 @@ def demo(
     wait: Annotated[float, typer.Option(help="seconds to wait for routing (0: don't wait)")] = 120.0,
 ) -> None:
     """Publish realistic sample events of all three kinds, then wait until each is routed."""
-    from dispatcher import admin as admin_core
+    from dispatcher.accounts import registry as admin_core
     from dispatcher.clock import utcnow
-    from dispatcher.demo import make_events
+    from dispatcher.intake.samples import make_events
     from dispatcher.models import Event, EventStatus, Source, Task
     from dispatcher.org.store import current_org
 
@@ -198,8 +198,8 @@ def tasks(
     """List tasks, newest first, with their deadline; or count open ones by deadline state (--counts)."""
     from dispatcher.clock import utcnow
     from dispatcher.models import Task
-    from dispatcher.policy import load_policy
-    from dispatcher.views import deadline_counts, overdue_condition, resolve_deadline
+    from dispatcher.supervision.policy import load_policy
+    from dispatcher.tasks.views import deadline_counts, overdue_condition, resolve_deadline
 
     cfg = settings()
     policy = load_policy(cfg.policy_file)

@@ -28,7 +28,7 @@ def api(
     """The HTTP API (one process)."""
     import uvicorn
 
-    from dispatcher.api.app import create_app
+    from dispatcher.http.app import create_app
 
     setup_logging()
     uvicorn.run(create_app(settings()), host=host, port=port, log_level="warning", access_log=False)
@@ -85,7 +85,7 @@ def first_admin(cfg: Settings) -> tuple[str, str, str] | None:
     """On a system with no users, create ``admin`` and return (login, password, token) once."""
     from sqlmodel import select
 
-    from dispatcher.admin import add_user
+    from dispatcher.accounts.registry import add_user
     from dispatcher.clock import utcnow
     from dispatcher.models import User
     from dispatcher.org.store import current_org
@@ -109,9 +109,9 @@ def up(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Everything on one machine: migrations, embedded Redis, API, workers, scheduler."""
+    from dispatcher.cli.launcher import Child, Supervisor, python_child, redis_server_argv, wait_for_redis
     from dispatcher.clock import utcnow
-    from dispatcher.policy import calendar_warning, load_policy
-    from dispatcher.supervisor import Child, Supervisor, python_child, redis_server_argv, wait_for_redis
+    from dispatcher.supervision.policy import calendar_warning, load_policy
 
     setup_logging()
     cfg = settings()

@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from dispatcher.api.staff import MOVES, MoveBody
-from dispatcher.lifecycle import Move
+from dispatcher.api.tasks import MOVES, MoveBody
+from dispatcher.tasks.lifecycle import Move
 
 #: Web path of each move: the staff API's names, plus ``route`` (分办 from triage).
 WEB_MOVES: dict[str, Move] = {**MOVES, "route": Move.route}

@@ -9,13 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import select
 from starlette.responses import RedirectResponse, Response
 
-from dispatcher.api.services import Services, ServicesDep
 from dispatcher.db import unit_of_work
+from dispatcher.http.sessions import find_session_user, log_in, session_of, session_user_id
+from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
 from dispatcher.security import hash_password, verify_password
 from dispatcher.web.pages import CheckedForm
 from dispatcher.web.render import render
-from dispatcher.web.session import find_session_user, log_in, session_of, session_user_id
 
 router = APIRouter(include_in_schema=False)
 

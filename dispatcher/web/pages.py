@@ -20,8 +20,7 @@ from sqlmodel import col, select
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from dispatcher.api.services import Services, ServicesDep
-from dispatcher.api.staff import (
+from dispatcher.api.tasks import (
     DecideBody,
     ExtendBody,
     RevealBody,
@@ -34,23 +33,24 @@ from dispatcher.api.staff import (
 )
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DispatchError, NotFound
-from dispatcher.lifecycle import Move
-from dispatcher.models import Notification, Task, User
-from dispatcher.models import TaskStatus as S
-from dispatcher.org.model import Org
-from dispatcher.org.store import current_org
-from dispatcher.tasks import Actor, get_task, visible
-from dispatcher.views import deadline_counts, overdue_condition
-from dispatcher.web import labels
-from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
-from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
-from dispatcher.web.session import (
+from dispatcher.http.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
     csrf_ok,
     find_session_user,
     session_user_id,
 )
+from dispatcher.http.state import Services, ServicesDep
+from dispatcher.models import Notification, Task, User
+from dispatcher.models import TaskStatus as S
+from dispatcher.org.model import Org
+from dispatcher.org.store import current_org
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, get_task, visible
+from dispatcher.tasks.views import deadline_counts, overdue_condition
+from dispatcher.web import labels
+from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
+from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,12 +13,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from dispatcher.http.sessions import csrf_token, session_of
 from dispatcher.models import User
 from dispatcher.org.model import Org
-from dispatcher.policy import calendar_warning
-from dispatcher.views import resolve_deadline
+from dispatcher.supervision.policy import calendar_warning
+from dispatcher.tasks.views import resolve_deadline
 from dispatcher.web import labels
-from dispatcher.web.session import csrf_token, session_of
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"

@@ -24,14 +24,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.calendar import WorkCalendar
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.lifecycle import Move
 from dispatcher.models import Notification, SupervisionOrder, Task
 from dispatcher.org.model import Org
-from dispatcher.policy import DEFAULT_POLICY
-from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move
+from dispatcher.supervision.calendar import WorkCalendar
+from dispatcher.supervision.policy import DEFAULT_POLICY
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
 from tests import factories
 from tests.e2e.conftest import e2e_env, elapsed
 from tests.support import wait_for

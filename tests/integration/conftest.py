@@ -88,14 +88,14 @@ class SharedServer:
     """
 
     def __init__(self) -> None:
-        from dispatcher.api.app import create_app
+        from dispatcher.http.app import create_app
 
         self.app = create_app(services=_NO_SERVICES)  # type: ignore[arg-type]
         self.server = LiveServer(self.app)
 
     @contextlib.contextmanager
     def serving(self, settings: Settings) -> Iterator[str]:
-        from dispatcher.api.services import build_services
+        from dispatcher.http.state import build_services
 
         services = build_services(settings)
         self.app.state.services = services

@@ -20,12 +20,12 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.calendar import WorkCalendar
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.dispatch import route_event
 from dispatcher.models import Notification, Task, TaskHistory, User
+from dispatcher.routing.dispatch import route_event
 from dispatcher.security import hash_token, new_token
+from dispatcher.supervision.calendar import WorkCalendar
 from tests import factories
 
 Headers = dict[str, str]

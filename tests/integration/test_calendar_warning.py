@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatcher.calendar import WorkCalendar
 from dispatcher.settings import Settings
+from dispatcher.supervision.calendar import WorkCalendar
 from tests.conftest import make_settings
 from tests.integration.conftest import SharedServer
 from tests.support import ROOT, child_env, dispatcher_cmd

@@ -19,10 +19,10 @@ from sqlmodel import select
 
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.deadlines import extend
 from dispatcher.models import Extension, SupervisionOrder
 from dispatcher.org.model import Org
-from dispatcher.policy import DEFAULT_POLICY
+from dispatcher.supervision.deadlines import extend
+from dispatcher.supervision.policy import DEFAULT_POLICY
 from tests import factories
 from tests.integration.tasking import Desk, error_of, open_desk
 

@@ -12,12 +12,12 @@ from sqlmodel import select
 
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.dispatch import route_event
-from dispatcher.lifecycle import Move
 from dispatcher.models import Task, TaskHistory
 from dispatcher.org.model import Org
+from dispatcher.routing.dispatch import route_event
 from dispatcher.settings import Settings
-from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
 from schedules.main import FeedbackExpiry
 from tests import factories
 from tests.conftest import make_settings

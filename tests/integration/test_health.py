@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
-from dispatcher.admin import add_user
+from dispatcher.accounts.registry import add_user
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.org.model import Org

@@ -22,10 +22,10 @@ from sqlmodel import col, select
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.errors import DispatchError
-from dispatcher.lifecycle import TRANSITIONS, Move
 from dispatcher.models import Task, TaskHistory, TaskStatus
 from dispatcher.org.model import Org
-from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move
+from dispatcher.tasks.lifecycle import TRANSITIONS, Move
+from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
 
 POLICY = Policy(tz=ZoneInfo("Asia/Shanghai"), feedback_window=timedelta(days=7))
 OUTCOMES = {

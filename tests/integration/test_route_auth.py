@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from dispatcher.api.app import create_app
+from dispatcher.http.app import create_app
 from dispatcher.org.model import Org
 from tests import factories
 from tests.integration.conftest import SharedServer

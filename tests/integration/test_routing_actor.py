@@ -14,10 +14,10 @@ from sqlmodel import select
 
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.dispatch import ROUTING_ACTOR, route_event
+from dispatcher.intake.outbox import relay_due
 from dispatcher.models import Event, EventStatus, Task, TaskHistory, TaskStatus
 from dispatcher.org.model import Org
-from dispatcher.outbox import relay_due
+from dispatcher.routing.dispatch import ROUTING_ACTOR, route_event
 from dispatcher.settings import Settings
 from schedules.main import Relay
 from tests import factories

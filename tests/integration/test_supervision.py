@@ -21,18 +21,18 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.calendar import WorkCalendar
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work, with_retries
-from dispatcher.dispatch import route_event
-from dispatcher.lifecycle import Move
 from dispatcher.models import Notification, SupervisionOrder, Task
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
-from dispatcher.policy import DEFAULT_POLICY
+from dispatcher.routing.dispatch import route_event
 from dispatcher.settings import Settings
-from dispatcher.supervision import claim_due, supervise
-from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move
+from dispatcher.supervision.calendar import WorkCalendar
+from dispatcher.supervision.clocks import claim_due, supervise
+from dispatcher.supervision.policy import DEFAULT_POLICY
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
 from schedules.main import DeadlineSweep
 from tests import factories
 from tests.integration.tasking import Desk, open_desk
@@ -531,7 +531,7 @@ def test_designation_restarts_the_accept_clock(desk: Desk, engine: sa.Engine, lo
 def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_each(
     desk: Desk, engine: sa.Engine, loaded_org: Org
 ) -> None:
-    from dispatcher.extensions import ExtensionRequest, decide_extension, request_extension
+    from dispatcher.tasks.extensions import ExtensionRequest, decide_extension, request_extension
 
     t0 = at("2026-03-02 10:00")  # Monday; 5 working days → due Monday 03-09 17:30
     task_id = routed(desk, factories.complaint(), t0, dispatched=t0)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from dispatcher.org.model import Org
 from dispatcher.settings import Settings
-from dispatcher.tasks import RATING_LABELS
+from dispatcher.tasks.moves import RATING_LABELS
 from tests import factories
 from tests.integration.tasking import Desk, dispatched_days_ago, error_of, open_desk
 

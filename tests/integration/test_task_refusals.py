@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dispatcher.lifecycle import TRANSITIONS, Move, allowed_moves
 from dispatcher.models import TaskStatus
 from dispatcher.org.model import Org
+from dispatcher.tasks.lifecycle import TRANSITIONS, Move, allowed_moves
 from tests import factories
 from tests.integration.tasking import Desk, error_of, open_desk
 

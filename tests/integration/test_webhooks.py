@@ -24,15 +24,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from dispatcher.admin import add_user
+from dispatcher.accounts.registry import add_user
 from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
-from dispatcher.dispatch import route_event
 from dispatcher.models import Notification, Task
 from dispatcher.org import store
 from dispatcher.org.loader import check_org_text
 from dispatcher.org.model import Org
 from dispatcher.org.store import save_org
+from dispatcher.routing.dispatch import route_event
 from dispatcher.settings import Settings
 from schedules.main import WebhookRelay
 from tests import factories

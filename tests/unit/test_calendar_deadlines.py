@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.calendar import CalendarSource, WorkCalendar, YearOverride
-from dispatcher.deadlines import (
+from dispatcher.supervision.calendar import CalendarSource, WorkCalendar, YearOverride
+from dispatcher.supervision.deadlines import (
     Clock,
     DayKind,
     Frame,
@@ -177,7 +177,7 @@ def test_an_extension_moves_the_deadline_by_days_of_its_own_kind(
 
 def test_a_task_shows_its_time_left_and_turns_overdue() -> None:
     from dispatcher.models import Task
-    from dispatcher.views import resolve_deadline
+    from dispatcher.tasks.views import resolve_deadline
 
     received = at("2026-11-16 10:00")  # a complaint: 5 working days → due Monday 11-23 17:30
     task = Task(kind="complaint", ledger_no="TS-2026-000001", status="accepted", rule="r", reason="r",

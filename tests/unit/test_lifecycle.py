@@ -7,8 +7,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dispatcher.lifecycle import TRANSITIONS, IllegalMove, Move, allowed_moves, next_status
 from dispatcher.models import TaskStatus as S
+from dispatcher.tasks.lifecycle import TRANSITIONS, IllegalMove, Move, allowed_moves, next_status
 
 HAPPY_COMPLAINT = [
     (S.dispatched, Move.accept, S.accepted),

@@ -1,4 +1,4 @@
-"""Webhook signing and the delivery state machine of ``dispatcher.notify`` (no broker, no network)."""
+"""Webhook signing and delivery state of ``dispatcher.notify.webhooks`` (no broker, no network)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
 from dispatcher.models import Notification, Task
-from dispatcher.notify import Delivery, prepare, record, sign
+from dispatcher.notify.webhooks import Delivery, prepare, record, sign
 from dispatcher.org.loader import load_org_file
 from dispatcher.org.model import Org
 from tests.conftest import EXAMPLE_ORG

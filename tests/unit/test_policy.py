@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.calendar import CalendarSource
-from dispatcher.deadlines import DayKind
 from dispatcher.errors import ConfigError
-from dispatcher.policy import DEFAULT_POLICY, check_policy_text, load_policy
+from dispatcher.supervision.calendar import CalendarSource
+from dispatcher.supervision.deadlines import DayKind
+from dispatcher.supervision.policy import DEFAULT_POLICY, check_policy_text, load_policy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
 
@@ -76,11 +76,11 @@ def test_the_feedback_window_comes_from_the_policy_unless_a_setting_overrides_it
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from dispatcher.tasks import Policy
+    from dispatcher.tasks.moves import Policy
 
     tz = ZoneInfo("Asia/Shanghai")
     verified = datetime(2026, 11, 16, 10, 0, tzinfo=tz)
-    from dispatcher.policy import ClockSpec, KindClocks
+    from dispatcher.supervision.policy import ClockSpec, KindClocks
 
     clocks = {
         **DEFAULT_POLICY.clocks,

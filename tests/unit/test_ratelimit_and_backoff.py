@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from dispatcher.outbox import backoff
-from dispatcher.ratelimit import TokenBuckets
+from dispatcher.intake.outbox import backoff
+from dispatcher.intake.ratelimit import TokenBuckets
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher.org.loader import check_org_text, load_org_file
 from dispatcher.org.model import Org
-from dispatcher.routing import DISPATCH, TRIAGE, RouteDecision, route
+from dispatcher.routing.rules import DISPATCH, TRIAGE, RouteDecision, route
 
 EXAMPLE = load_org_file(Path(__file__).resolve().parents[2] / "examples" / "org.yaml")
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.org.model import Org, Unit, UnitKind
-from dispatcher.routing import DISPATCH, TRIAGE, route
+from dispatcher.routing.rules import DISPATCH, TRIAGE, route
 
 TOWNSHIP_NAMES = ("东湖镇", "西山乡", "南坪镇", "北岭乡", "中和镇", "金沙镇", "银杏乡", "桃源镇")
 EXTRA_NAMES = ("桂花镇", "石门乡", "清水镇", "龙泉乡", "白鹤镇", "凤凰乡", "梨园镇")

@@ -13,11 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.deadlines import DayKind
 from dispatcher.models import Task
 from dispatcher.models import TaskStatus as S
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy
-from dispatcher.supervision import PHASES, Running, Step, clock_changes, next_check, running_clock, schedule
+from dispatcher.supervision.clocks import (
+    PHASES,
+    Running,
+    Step,
+    clock_changes,
+    next_check,
+    running_clock,
+    schedule,
+)
+from dispatcher.supervision.deadlines import DayKind
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
 
 TZ = ZoneInfo("Asia/Shanghai")
 FRAME = DEFAULT_POLICY.frame()

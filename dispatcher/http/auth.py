@@ -13,12 +13,12 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import select
 
-from dispatcher.api.services import Services, ServicesDep
 from dispatcher.db import unit_of_work
 from dispatcher.errors import Forbidden, RateLimited, Unauthorized
+from dispatcher.http.sessions import CSRF_HEADER, SAFE_METHODS, csrf_ok, find_session_user, session_user_id
+from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import Source, User
 from dispatcher.security import hash_token
-from dispatcher.web.session import CSRF_HEADER, SAFE_METHODS, csrf_ok, find_session_user, session_user_id
 
 #: How long an API process trusts a source it has looked up; a revoked token stops working after this.
 SOURCE_CACHE_SECONDS = 10.0

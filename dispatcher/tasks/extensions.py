@@ -30,13 +30,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dispatcher.deadlines import due_at, extend, warning_at
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from dispatcher.models import Extension, Task, TaskHistory
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
-from dispatcher.supervision import done_steps, next_check, running_clock, steps_of
-from dispatcher.tasks import Actor, Policy, add_notification, can_see
+from dispatcher.supervision.clocks import done_steps, next_check, running_clock, steps_of
+from dispatcher.supervision.deadlines import due_at, extend, warning_at
+from dispatcher.tasks.moves import Actor, Policy, add_notification, can_see
 
 #: States in which the resolve clock runs: the only ones an extension can be asked or granted in.
 RESOLVE_RUNNING: frozenset[str] = frozenset({S.accepted.value, S.rejected.value, S.reopened.value})

@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 
 from dispatcher.clock import Clock, utcnow
 from dispatcher.db import get_engine
-from dispatcher.intake import IntakeContext
+from dispatcher.http.sessions import LoginThrottle
+from dispatcher.intake.ratelimit import TokenBuckets
+from dispatcher.intake.register import IntakeContext
 from dispatcher.models import Source
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy, load_policy
-from dispatcher.ratelimit import TokenBuckets
 from dispatcher.settings import Settings
-from dispatcher.web.session import LoginThrottle
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy, load_policy
 from workers.broker import Enqueuer, build_broker, redis_client
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from dispatcher.deadlines import (
+from dispatcher.models import SupervisionOrder, Task, TaskHistory
+from dispatcher.models import TaskStatus as S
+from dispatcher.org.model import Org
+from dispatcher.supervision.deadlines import (
     DayKind,
     Frame,
     Remaining,
@@ -30,10 +33,7 @@ from dispatcher.deadlines import (
     working_before,
     working_seconds,
 )
-from dispatcher.models import SupervisionOrder, Task, TaskHistory
-from dispatcher.models import TaskStatus as S
-from dispatcher.org.model import Org
-from dispatcher.policy import TimePolicy
+from dispatcher.supervision.policy import TimePolicy
 
 #: The clock running in each state; other states run none (triage waits for a person, feedback
 #: has its own window, a suspended clock is paused, a closed task is done).
@@ -254,7 +254,7 @@ STEP_LABELS = {"warning": "临期预警", "overdue": "已超期", "escalated": "
 def _notify(
     session: Session, org: Org | None, task: Task, step: Step, order: SupervisionOrder, now: datetime
 ) -> None:
-    from dispatcher.tasks import add_notification  # tasks imports this module for clock_changes
+    from dispatcher.tasks.moves import add_notification  # tasks imports this module for clock_changes
 
     unit = _rung_unit(step, task, org)
     if unit is None:

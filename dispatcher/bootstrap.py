@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from dispatcher.db import get_engine
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy, load_policy
 from dispatcher.settings import Settings, load_settings
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy, load_policy
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,19 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from dispatcher.api.auth import UserDep, require_roles
-from dispatcher.api.services import Services, ServicesDep
 from dispatcher.db import unit_of_work
 from dispatcher.errors import Forbidden, ValidationFailed
-from dispatcher.extensions import ExtensionRequest, decide_extension, request_extension
-from dispatcher.lifecycle import Move
+from dispatcher.http.auth import UserDep, require_roles
+from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import Event, IdentityReveal, Notification, Task, User
 from dispatcher.models import TaskStatus as S
-from dispatcher.notify import pending_webhooks
+from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.store import current_org
 from dispatcher.security import IdentityBox
-from dispatcher.tasks import Actor, MoveRequest, Policy, apply_move, get_task, may_reveal, visible
-from dispatcher.views import deadline_counts, overdue_condition, task_detail, task_summary
+from dispatcher.tasks.extensions import ExtensionRequest, decide_extension, request_extension
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move, get_task, may_reveal, visible
+from dispatcher.tasks.views import deadline_counts, overdue_condition, task_detail, task_summary
 
 router = APIRouter(tags=["tasks"])
 

@@ -11,13 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 
 from dispatcher import __version__
-from dispatcher.api import errors, events, health, staff
-from dispatcher.api.services import Services, build_services
-from dispatcher.policy import announce_calendar
+from dispatcher.api import events, health, tasks
+from dispatcher.http import errors
+from dispatcher.http.sessions import LazySessionMiddleware
+from dispatcher.http.state import Services, build_services
 from dispatcher.settings import Settings, load_settings
+from dispatcher.supervision.policy import announce_calendar
 from dispatcher.web import login, pages
 from dispatcher.web.render import STATIC_DIR
-from dispatcher.web.session import LazySessionMiddleware
 from events.schemas import EventEnvelope
 
 API_PREFIX = "/api/v1"
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(events.router, prefix=API_PREFIX)
-    app.include_router(staff.router, prefix=API_PREFIX)
+    app.include_router(tasks.router, prefix=API_PREFIX)
     # The staff inbox (server-rendered pages); its session cookie also authenticates staff API calls.
     app.add_middleware(LazySessionMiddleware)
     app.include_router(login.router)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from dispatcher.ledger import next_ledger_no
+from dispatcher.intake.ledger import next_ledger_no
 from dispatcher.models import Event, EventStatus, Extension, Source, Task
 from dispatcher.security import IdentityBox, content_hash
 from events.schemas import IDENTITY_FIELDS, ClueEvent, ComplaintEvent, EnterpriseRequestEvent, EventKind

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dispatcher.calendar import WorkCalendar, YearOverride
-from dispatcher.deadlines import Clock, DayKind, Frame, OfficeHours
 from dispatcher.errors import ConfigError
+from dispatcher.supervision.calendar import WorkCalendar, YearOverride
+from dispatcher.supervision.deadlines import Clock, DayKind, Frame, OfficeHours
 from dispatcher.yamlfile import FileProblem, check_yaml
 
 
@@ -212,4 +212,4 @@ def announce_calendar(policy: TimePolicy, now: datetime) -> None:
     """Every process says it at start: a calendar gap is never a silent guess."""
     warning = calendar_warning(policy, now.astimezone(policy.tz).date())
     if warning:
-        logging.getLogger("dispatcher.calendar").warning(warning)
+        logging.getLogger("dispatcher.supervision.calendar").warning(warning)

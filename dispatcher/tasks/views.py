@@ -9,14 +9,20 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from dispatcher.clock import utcnow
-from dispatcher.deadlines import due_at, warning_at
-from dispatcher.extensions import RESOLVE_RUNNING, extension_view, extensions_of, may_decide, may_request
 from dispatcher.models import Event, SupervisionOrder, Task, TaskHistory
 from dispatcher.models import TaskStatus as S
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy
 from dispatcher.security import IdentityBox
-from dispatcher.supervision import PHASES, Running, running_clock
-from dispatcher.tasks import Actor, mask_identity, may_reveal, moves_for
+from dispatcher.supervision.clocks import PHASES, Running, running_clock
+from dispatcher.supervision.deadlines import due_at, warning_at
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
+from dispatcher.tasks.extensions import (
+    RESOLVE_RUNNING,
+    extension_view,
+    extensions_of,
+    may_decide,
+    may_request,
+)
+from dispatcher.tasks.moves import Actor, mask_identity, may_reveal, moves_for
 
 
 def _iso(value: Any) -> Any:

@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dispatcher.deadlines import due_at
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from dispatcher.lifecycle import Move, next_status
 from dispatcher.models import Event, Notification, Task, TaskHistory, User
 from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
-from dispatcher.outcomes import validate_feedback, validate_outcome
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy
-from dispatcher.routing import default_verifier, designation_refusal
-from dispatcher.supervision import clock_changes
+from dispatcher.routing.rules import default_verifier, designation_refusal
+from dispatcher.supervision.clocks import clock_changes
+from dispatcher.supervision.deadlines import due_at
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
+from dispatcher.tasks.lifecycle import Move, next_status
+from dispatcher.tasks.outcomes import validate_feedback, validate_outcome
 
 RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
@@ -371,7 +371,7 @@ def add_notification(
 
 def moves_for(actor: Actor, task: Task) -> list[Move]:
     """The moves ``actor`` could make on ``task`` right now (the buttons a page shows)."""
-    from dispatcher.lifecycle import allowed_moves
+    from dispatcher.tasks.lifecycle import allowed_moves
 
     if actor.login in task.recused_logins:
         return []

@@ -11,10 +11,10 @@ from sqlmodel import Session, select
 
 from dispatcher.models import OPEN_TASK_STATUSES, Event, EventStatus, Task, TaskHistory, TaskStatus
 from dispatcher.org.store import current_org
-from dispatcher.policy import DEFAULT_POLICY, TimePolicy
-from dispatcher.routing import DISPATCH, RouteDecision, route
-from dispatcher.supervision import clock_changes
-from dispatcher.tasks import add_notification
+from dispatcher.routing.rules import DISPATCH, RouteDecision, route
+from dispatcher.supervision.clocks import clock_changes
+from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
+from dispatcher.tasks.moves import add_notification
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dispatcher.calendar import WorkCalendar
+from dispatcher.supervision.calendar import WorkCalendar
 
 
 class DayKind(StrEnum):
