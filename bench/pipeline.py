@@ -20,7 +20,8 @@ from sqlmodel import Session, col, select
 
 from bench.harness import ROOT, BenchError, wait_for
 from dispatcher.db import normalize_url
-from dispatcher.models import Event, Task, TaskStatus
+from dispatcher.enums import TaskStatus
+from dispatcher.models import Event, Task
 
 EXAMPLE_ORG = ROOT / "examples" / "org.yaml"
 
@@ -46,9 +47,9 @@ class Routed:
 
 def make_bodies(count: int, run: str) -> list[dict[str, Any]]:
     """Realistic events of the three kinds from the example org (the same generator as ``demo``)."""
-    from dispatcher.clock import utcnow
     from dispatcher.intake.samples import make_events
     from dispatcher.org.loader import load_org_file
+    from dispatcher.wallclock import utcnow
 
     return make_events(load_org_file(EXAMPLE_ORG), count, now=utcnow(), seed=7, run=run)
 

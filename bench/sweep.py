@@ -42,8 +42,8 @@ from bench.harness import BenchError, throwaway_database
 from bench.report import append, machine, percentile
 from dispatcher.db import dispose_engines, get_engine, normalize_url, unit_of_work
 from dispatcher.migrate import upgrade
-from dispatcher.supervision.clocks import claim_due
-from schedules.main import DeadlineSweep
+from dispatcher.supervision.orders import claim_due
+from dispatcher.supervision.service import HOLD
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 INDEX = "ix_tasks_next_check_at"
@@ -248,7 +248,7 @@ def captured(engine: Engine) -> Iterator[list[tuple[str, Any, bool]]]:
 def sweep_statement(engine: Engine, now: datetime, limit: int) -> tuple[str, Any]:
     """The SELECT that ``claim_due`` sends, with its parameters, taken from a real (rolled back) call."""
     with captured(engine) as seen, unit_of_work(engine) as session:
-        claim_due(session, now=now, hold=DeadlineSweep.HOLD, limit=limit)
+        claim_due(session, now=now, hold=HOLD, limit=limit)
         session.rollback()  # the unit of work then commits nothing
     for statement, params, _ in seen:
         if "FOR UPDATE" in statement and "FROM tasks" in statement:
@@ -325,7 +325,7 @@ def measure(
     def claim(at: datetime) -> Callable[[], list[int]]:
         def run() -> list[int]:
             with unit_of_work(engine) as session:
-                return claim_due(session, now=at, hold=DeadlineSweep.HOLD, limit=args.limit)
+                return claim_due(session, now=at, hold=HOLD, limit=args.limit)
 
         return run
 
@@ -368,7 +368,7 @@ def memory(engine: Engine, args: argparse.Namespace, now: datetime) -> tuple[lis
     step = max(1, args.sweeps // 10)
     for done in range(1, args.sweeps + 1):
         with unit_of_work(engine) as session:
-            ids = claim_due(session, now=now, hold=DeadlineSweep.HOLD, limit=args.limit)
+            ids = claim_due(session, now=now, hold=HOLD, limit=args.limit)
         with engine.begin() as conn:
             conn.execute(REARM, {"now": naive, "ids": ids})
         if done % step == 0:

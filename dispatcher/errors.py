@@ -6,7 +6,10 @@ raises domain errors and never thinks about transports.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from dispatcher.enums import EVENT_KINDS
 
 
 class DispatchError(Exception):
@@ -60,3 +63,21 @@ class Unavailable(DispatchError):
     """A backing service (database) cannot be reached; the caller should retry."""
 
     code = "unavailable"
+
+
+def field_problems(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> list[dict[str, str]]:
+    """Validation errors (pydantic's ``.errors()``) as ``{"path": "payload.subject.name", "message"}``.
+
+    The tag of a discriminated union is not a field: it is dropped from paths, and a missing or
+    unknown tag is reported on ``kind``.
+    """
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err["loc"]]
+        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            loc = [*loc, "kind"]
+        elif loc and loc[0] in EVENT_KINDS:  # the envelope's tag (``kind``) is not a field
+            loc = loc[1:]
+        path = ".".join(p for p in [prefix, *loc] if p)
+        out.append({"path": path or "(body)", "message": err["msg"]})
+    return out

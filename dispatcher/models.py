@@ -7,12 +7,13 @@ table and the database speak the same words.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
+
+from dispatcher.enums import DeadlineState, EventStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -34,29 +35,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-class EventStatus(StrEnum):
-    accepted = "accepted"  #: stored and queued, not yet routed (the outbox holds it)
-    dispatched = "dispatched"  #: routed to a unit: a task exists
-    triage = "triage"  #: routing could not decide: a triage task waits for a person
-
-
-class TaskStatus(StrEnum):
-    triage = "triage"  #: 待分办: waits for manual routing
-    dispatched = "dispatched"  #: 已分办: sent to the handling unit
-    accepted = "accepted"  #: 已接单
-    submitted = "submitted"  #: 已办结待验: result submitted, waits for the verifier
-    awaiting_feedback = "awaiting_feedback"  #: 待回访: verified, waits for the requester
-    closed = "closed"  #: 已销号
-    returned = "returned"  #: 已退回: the unit returned it as wrongly routed
-    rejected = "rejected"  #: 验单不通过: back to the handler
-    reopened = "reopened"  #: 不满意重办
-    suspended = "suspended"  #: 暂存/中止: clock paused
-
-
-#: Statuses in which a task still counts as open work for its handling unit.
-OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = tuple(s for s in TaskStatus if s is not TaskStatus.closed)
 
 
 class Source(SQLModel, table=True):
@@ -170,7 +148,7 @@ class Task(SQLModel, table=True):
     resolve_due_at: datetime | None = utc_column(nullable=True)
     verify_due_at: datetime | None = utc_column(nullable=True)
     #: ``on_time | warning | overdue | escalated`` for the clock now running.
-    deadline_state: str = Field(default="on_time", max_length=16, index=True)
+    deadline_state: str = Field(default=DeadlineState.on_time, max_length=16, index=True)
     escalation_level: int = 0
     #: What a suspended clock had left: working days or seconds (see ``dispatcher.deadlines.Remaining``).
     paused_workdays: int | None = None

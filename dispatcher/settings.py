@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatcher.errors import ConfigError
+from dispatcher.wallclock import known_timezone
 
 #: The value shipped in examples; production mode refuses it.
 INSECURE_SECRET_KEYS = frozenset({"", "change-me", "dev", "development", "secret"})
@@ -29,6 +30,7 @@ class Settings(BaseSettings):
     org_file: Path | None = None
     policy_file: Path | None = None
     secret_key: str | None = None
+    #: Ledger years, deadlines and monthly periods (a policy file may say the same, not otherwise).
     timezone: str = "Asia/Shanghai"
 
     #: Broker namespace (Redis key prefix); tests give each run its own.
@@ -57,6 +59,11 @@ class Settings(BaseSettings):
     #: Tries of a webhook delivery before it is given up into the failed list.
     webhook_max_attempts: int = Field(default=6, ge=1, le=50)
     max_batch: int = 500
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return known_timezone(value)
 
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:

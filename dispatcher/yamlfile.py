@@ -1,15 +1,23 @@
-"""YAML configuration files (org, policy) → validated models, every problem named by file, line and field."""
+"""YAML configuration files (org, policy) → validated models, every problem named by file, line and field.
+
+The one reader of checked files: ``check_yaml`` validates text, ``read_checked`` reads a file and
+refuses it with a ``ConfigError`` whose ``details`` are the problems, one ``FILE:LINE: field:
+message`` each (the CLI prints them one per line).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from dispatcher.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
@@ -84,3 +92,27 @@ def check_yaml(
         FileProblem(filename, line_of(root, p), dotted(p), m) for p, m in (cross(value) if cross else [])
     ]
     return (None, found) if found else (value, [])
+
+
+#: What ``read_checked`` calls: text and file name → the model (if valid) and every problem.
+Check = Callable[[str, str], tuple[M | None, list[FileProblem]]]
+
+
+def read_checked(path: Path, check: Check[M]) -> tuple[M, str]:
+    """Read ``path`` and validate it; returns the model and the text it came from.
+
+    Raises ``ConfigError`` when the file cannot be read or has problems; ``details`` then lists
+    every problem as ``FILE:LINE: field: message``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    value, problems = check(text, str(path))
+    if value is None:
+        raise ConfigError(
+            f"{path}: {len(problems)} problem(s); nothing was changed", details=[str(p) for p in problems]
+        )
+    return value, text

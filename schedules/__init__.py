@@ -1,1 +1,1 @@
-"""The scheduler process: outbox relay now; leader lock, deadline sweep and monthly jobs later."""
+"""The scheduler process: the periodic jobs (outbox relay, deadline sweep, webhook relay, feedback expiry)."""

@@ -21,13 +21,14 @@ import redis
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from dispatcher.clock import utcnow
 from dispatcher.db import dispose_engines, get_engine, normalize_url, unit_of_work
 from dispatcher.migrate import upgrade
 from dispatcher.org.loader import load_org_file
 from dispatcher.org.model import Org
 from dispatcher.org.store import save_org
+from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
+from dispatcher.wallclock import utcnow
 from tests.support import ROOT, RedisServer
 
 PG_ADMIN_URL = os.environ.get("DISPATCH_TEST_POSTGRES_URL")
@@ -186,17 +187,24 @@ def loaded_org(engine: sa.Engine, example_org: Org) -> Org:
 @pytest.fixture
 def broker(settings: Settings) -> Iterator[object]:
     """The real Redis broker with the actors declared, in this process; actors use the test database."""
-    from dispatcher.bootstrap import Runtime, set_runtime
-    from dispatcher.db import get_engine as engine_for
+    from dispatcher.bootstrap import build_runtime, use_runtime
     from workers.actors import declare_actors
-    from workers.broker import build_broker
+    from workers.broker import Enqueuer, build_broker
 
     broker = build_broker(settings)
     declare_actors(broker)
-    set_runtime(Runtime(settings=settings, engine=engine_for(settings.resolved_database_url)))
+    use_runtime(build_runtime(settings, queue=Enqueuer(broker)))
     yield broker
-    set_runtime(None)
+    use_runtime(None)
     broker.close()
+
+
+@pytest.fixture
+def runtime(broker: object) -> Runtime:
+    """The runtime the test's actors run on (its queue sends on the test's broker)."""
+    from dispatcher.bootstrap import current_runtime
+
+    return current_runtime()
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from dispatcher.accounts.registry import add_source
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
+from dispatcher.wallclock import utcnow
 
 _ids = itertools.count(1)
 

@@ -8,10 +8,10 @@ import httpx
 import sqlalchemy as sa
 
 from dispatcher.accounts.registry import add_user
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.org.model import Org
-from dispatcher.routing.dispatch import route_event
+from dispatcher.routing.dispatch import dispatch_event
+from dispatcher.wallclock import utcnow
 from tests import factories
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -40,7 +40,7 @@ def publish(api_url: str, source_token: str, body: dict[str, object] | None = No
 def route_now(engine: sa.Engine, event_id: str) -> int:
     """Route the event in this process, as the routing worker would (no waiting for it)."""
     with unit_of_work(engine) as s:
-        task = route_event(s, event_id, now=utcnow())
+        task = dispatch_event(s, event_id, now=utcnow())
         assert task is not None and task.id is not None
         return task.id
 

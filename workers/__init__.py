@@ -1,1 +1,1 @@
-"""dramatiq broker setup and actors (routing now; supervision, notification and monthly jobs later)."""
+"""The workers: the dramatiq broker and the actors (routing, supervision, webhook delivery)."""

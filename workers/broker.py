@@ -72,7 +72,7 @@ def prometheus_env(settings: Settings) -> dict[str, str]:
 
 
 class Enqueuer:
-    """Sends routing messages without importing the actors (the API and the relay use it)."""
+    """The core's ``runtime.Queue`` on dramatiq: sends messages without importing the actors."""
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
@@ -117,3 +117,10 @@ class Enqueuer:
     def routing_backlog(self) -> int:
         """Messages waiting in the routing queue (not counting those being worked on)."""
         return int(self.broker.do_qsize(ROUTING_QUEUE))  # type: ignore[attr-defined]
+
+    def ping(self) -> bool:
+        """Whether Redis answers (``/readyz``)."""
+        return bool(self.broker.client.ping())  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.broker.close()

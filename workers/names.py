@@ -1,4 +1,4 @@
-"""Queue and actor names, and Redis key prefixes: one place for all of them."""
+"""Queue and actor names: one place for all of them (the Redis key prefix is ``BROKER_NAMESPACE``)."""
 
 #: Queue of routing messages (one per accepted event).
 ROUTING_QUEUE = "routing"

@@ -7,18 +7,16 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from dispatcher.enums import EVENT_KINDS, Role
 from dispatcher.errors import Conflict, ValidationFailed
 from dispatcher.models import Source, User
 from dispatcher.org.model import Org
 from dispatcher.security import hash_password, hash_token, new_password, new_token
-from events.schemas import EventKind
-
-ROLES = ("handler", "verifier", "zone_leader", "oncall", "admin")
 
 
 def parse_kinds(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    valid = {k.value for k in EventKind}
+    valid = {k.value for k in EVENT_KINDS}
     bad = [k for k in kinds if k not in valid]
     if not kinds or bad:
         raise ValidationFailed(
@@ -58,8 +56,8 @@ def add_user(
     session: Session, *, login: str, unit: str, role: str, org: Org | None, now: datetime
 ) -> tuple[User, str, str]:
     """Create a user; returns it with its API token and first web password."""
-    if role not in ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if role not in set(Role):
+        raise ValidationFailed(f"role must be one of {', '.join(Role)}; got {role!r}")
     if org is None:
         raise ValidationFailed("no org is loaded yet: run `dispatcher org load FILE` first")
     if unit not in org.units_by_code:

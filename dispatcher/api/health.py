@@ -10,10 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dispatcher.enums import Role
 from dispatcher.http.auth import require_roles
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
-from dispatcher.supervision.policy import calendar_warning
 
 router = APIRouter(tags=["health"])
 
@@ -32,7 +32,7 @@ def _readiness(services: Services) -> dict[str, Any]:
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
-        services.broker_ping()
+        services.queue.ping()
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"unreachable: {type(exc).__name__}"
@@ -44,7 +44,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await run_in_threadpool(_readiness, services)
     ready = all(v == "ok" for v in checks.values())
     # A calendar gap does not make the system unready, but it must never go unnoticed.
-    warning = calendar_warning(services.policy, services.clock().astimezone(services.policy.tz).date())
+    warning = services.calendar_warning()
     body = {
         "status": "ok" if ready else "unavailable",
         "checks": checks,
@@ -54,5 +54,5 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics (oncall or admin token)")
-async def metrics(_: Annotated[User, Depends(require_roles("oncall", "admin"))]) -> Response:
+async def metrics(_: Annotated[User, Depends(require_roles(Role.oncall, Role.admin))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -48,6 +48,9 @@ def main() -> None:
     try:
         app()
     except DispatchError as exc:
+        if isinstance(exc.details, list) and all(isinstance(d, str) for d in exc.details):
+            for line in exc.details:  # e.g. every problem of a checked file, FILE:LINE: field: message
+                print(line)
         _fail(exc.message)
     except (NoSuchModuleError, ArgumentError) as exc:
         _fail(f"DISPATCH_DATABASE_URL is not a database URL we can use: {exc}")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from dispatcher.accounts import registry as admin_core
+from dispatcher.accounts import registry as accounts
 from dispatcher.cli.common import session, settings
-from dispatcher.clock import utcnow
+from dispatcher.enums import Role
 from dispatcher.errors import ConfigError
 from dispatcher.org.loader import check_org_text
-from dispatcher.org.store import current_org, save_org
+from dispatcher.org.store import org_in_force, save_org
+from dispatcher.wallclock import utcnow
+from dispatcher.yamlfile import read_checked
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -34,22 +35,8 @@ def db_upgrade() -> None:
     out.print("database is up to date")
 
 
-def _read_checked(file: Path, check: Callable[[str, str], tuple[Any, list[Any]]]) -> tuple[Any, str]:
-    """Read and validate a YAML file; every problem is printed as ``FILE:LINE: field: message``."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    value, problems = check(text, str(file))
-    if value is None:
-        for p in problems:
-            out.print(str(p))
-        raise ConfigError(f"{file}: {len(problems)} problem(s); nothing was changed")
-    return value, text
-
-
 def _read_org(file: Path) -> tuple[Any, str]:
-    return _read_checked(file, check_org_text)
+    return read_checked(file, check_org_text)
 
 
 @org_app.command("check")
@@ -82,10 +69,9 @@ def policy_check(
     """Validate a policy file (file, line, field); warn of years its deadlines reach without a calendar."""
     from datetime import date
 
-    from dispatcher.clock import utcnow
     from dispatcher.supervision.policy import calendar_warning, check_policy_text
 
-    policy, _ = _read_checked(file, check_policy_text)
+    policy, _ = read_checked(file, check_policy_text)
     try:
         day = date.fromisoformat(today) if today else utcnow().astimezone(policy.tz).date()
     except ValueError:
@@ -106,10 +92,10 @@ def source_add(
     """Register an upstream system; its token is printed once, on the last line."""
     cfg = settings()
     with session(cfg) as s:
-        source, token = admin_core.add_source(
+        source, token = accounts.add_source(
             s,
             name=name,
-            kinds=admin_core.parse_kinds(kinds),
+            kinds=accounts.parse_kinds(kinds),
             rate=rate or cfg.source_rate,
             burst=burst or cfg.source_burst,
             now=utcnow(),
@@ -122,13 +108,12 @@ def source_add(
 def user_add(
     login: Annotated[str, typer.Argument()],
     unit: Annotated[str, typer.Option(help="unit code from the org file")],
-    role: Annotated[str, typer.Option(help="|".join(admin_core.ROLES))],
+    role: Annotated[str, typer.Option(help="|".join(Role))],
 ) -> None:
     """Create a staff user; its first web password and API token are printed once (token last)."""
     with session() as s:
-        loaded = current_org(s)
-        user, token, password = admin_core.add_user(
-            s, login=login, unit=unit, role=role, org=loaded[1] if loaded else None, now=utcnow()
+        user, token, password = accounts.add_user(
+            s, login=login, unit=unit, role=role, org=org_in_force(s), now=utcnow()
         )
     out.print(f"user {user.login!r} ({user.role} of {user.unit_code}) created.")
     out.print(f"first web password (shown once): {password}")

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import col, select
 
-from dispatcher.cli.common import session, settings
+from dispatcher.cli.common import runtime, session, settings
 from dispatcher.errors import DispatchError, ValidationFailed
 from events.client import DispatchClient, PublishError, PublishResult
 
@@ -78,34 +78,34 @@ def demo(
     wait: Annotated[float, typer.Option(help="seconds to wait for routing (0: don't wait)")] = 120.0,
 ) -> None:
     """Publish realistic sample events of all three kinds, then wait until each is routed."""
-    from dispatcher.accounts import registry as admin_core
-    from dispatcher.clock import utcnow
+    from dispatcher.accounts import registry as accounts
+    from dispatcher.enums import EVENT_KINDS, EventStatus
     from dispatcher.intake.samples import make_events
-    from dispatcher.models import Event, EventStatus, Source, Task
-    from dispatcher.org.store import current_org
+    from dispatcher.models import Event, Source, Task
+    from dispatcher.org.store import org_in_force
+    from dispatcher.wallclock import utcnow
 
     cfg = settings()
     now = utcnow()
     _check_api(url)
     with session(cfg) as s:
-        loaded = current_org(s)
-        if loaded is None:
+        org = org_in_force(s)
+        if org is None:
             raise ValidationFailed(
                 "no org is loaded: run `dispatcher org load examples/org.yaml` (or `dispatcher up`)"
             )
-        org = loaded[1]
         source = s.exec(select(Source).where(Source.name == "demo")).first()
         if source is None:
-            source, token = admin_core.add_source(
+            source, token = accounts.add_source(
                 s,
                 name="demo",
-                kinds=["clue", "complaint", "enterprise_request"],
+                kinds=[k.value for k in EVENT_KINDS],
                 rate=1000.0,
                 burst=1000,
                 now=now,
             )
         else:
-            token = admin_core.rotate_source_token(s, source)
+            token = accounts.rotate_source_token(s, source)
     run = now.strftime("demo-%Y%m%d%H%M%S")
     bodies = make_events(org, events, now=now, seed=seed, run=run)
     with DispatchClient(url, token) as client:
@@ -196,43 +196,33 @@ def tasks(
     limit: Annotated[int, typer.Option(help="rows", min=1)] = 50,
 ) -> None:
     """List tasks, newest first, with their deadline; or count open ones by deadline state (--counts)."""
-    from dispatcher.clock import utcnow
-    from dispatcher.models import Task
-    from dispatcher.supervision.policy import load_policy
-    from dispatcher.tasks.views import deadline_counts, overdue_condition, resolve_deadline
+    from dispatcher.tasks import service
+    from dispatcher.tasks.access import Actor
 
-    cfg = settings()
-    policy = load_policy(cfg.policy_file)
-    now = utcnow()
-    conditions: list[Any] = []
-    for column, value in ((Task.handler_unit, unit), (Task.zone_code, zone), (Task.status, status),
-                          (Task.kind, kind)):  # fmt: skip
-        if value:
-            conditions.append(col(column) == value)
+    rt = runtime()
+    who = Actor.system("cli")  # the command line reads the database: it sees every task
+    filters: dict[str, Any] = {"unit": unit, "zone": zone, "status": status, "kind": kind}
+    filters = {k: v for k, v in filters.items() if v}
     if overdue:
-        conditions.append(overdue_condition(now))
+        filters["overdue"] = True
     if counts:
-        import sqlalchemy as sa
-
-        with session(cfg) as s:
-            stats = deadline_counts(s, sa.and_(sa.true(), *conditions), now=now)
-        _print_counts(stats)
+        _print_counts(service.count_open(rt, who, **filters))
         return
-    query = select(Task).where(*conditions).order_by(col(Task.id).desc()).limit(limit)
-    with session(cfg) as s:
-        rows = s.exec(query).all()
+    rows = service.list_tasks(rt, who, limit=limit, **filters)
     table = Table()
     for name in ("id", "ledger no", "kind", "status", "zone", "handler", "verifier", "deadline", "state"):
         table.add_column(name, no_wrap=True)
     table.add_column("time left" if not overdue else "late by", no_wrap=True)
     table.add_column("rule", no_wrap=True)
     for t in rows:
-        d = resolve_deadline(t, policy=policy, now=now)
+        d = t["deadline"]
         due = d["due_at"]
-        local = datetime.fromisoformat(due).astimezone(policy.tz).strftime("%Y-%m-%d %H:%M") if due else "-"
+        local = (
+            datetime.fromisoformat(due).astimezone(rt.policy.tz).strftime("%Y-%m-%d %H:%M") if due else "-"
+        )
         table.add_row(
-            str(t.id), t.ledger_no, t.kind, t.status, t.zone_code or "-", t.handler_unit or "-",
-            t.verifier_unit or "-", local, d["state"] or "-", d["label"], t.rule,
+            str(t["id"]), t["ledger_no"], t["kind"], t["status"], t["zone"] or "-", t["handler_unit"] or "-",
+            t["verifier_unit"] or "-", local, d["state"] or "-", d["label"], t["rule"],
         )  # fmt: skip
     out.print(table)
     out.print(f"{len(rows)} {'overdue ' if overdue else ''}task(s)")

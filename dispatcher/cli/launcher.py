@@ -1,4 +1,4 @@
-"""``dispatcher up``: the whole system on one machine, as supervised child processes.
+"""``dispatcher up``'s process launcher: the whole system on one machine, as child processes.
 
 Children run in their own process groups (so a terminal's Ctrl-C reaches only us and we
 stop them in order) and die with us if we are killed (``PR_SET_PDEATHSIG``). A child that
@@ -130,7 +130,9 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
             client.close()
 
 
-class Supervisor:
+class Launcher:
+    """Starts the children in order, restarts one that dies, stops them all on a signal."""
+
     def __init__(self, children: list[Child], *, on_ready: Callable[[], None] | None = None) -> None:
         self.children = children
         self.on_ready = on_ready

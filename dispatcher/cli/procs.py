@@ -29,20 +29,24 @@ def api(
     import uvicorn
 
     from dispatcher.http.app import create_app
+    from dispatcher.http.state import build_services
 
     setup_logging()
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="warning", access_log=False)
+    services = build_services(settings())  # a bad policy file is one line here, not a failed startup
+    uvicorn.run(create_app(services=services), host=host, port=port, log_level="warning", access_log=False)
 
 
 def worker(
     processes: Annotated[int, typer.Option("--processes", "-p", help="worker processes")] = 1,
     threads: Annotated[int, typer.Option("--threads", "-t", help="threads per process")] = 4,
 ) -> None:
-    """dramatiq workers consuming the routing queue (replaces this process)."""
+    """dramatiq workers consuming the routing, notify and supervision queues (replaces this process)."""
+    from dispatcher.bootstrap import policy_for
     from workers.broker import prometheus_env
     from workers.names import ALL_QUEUES
 
     cfg = settings()
+    policy_for(cfg)  # refuse a bad policy file here, in one line, before dramatiq starts
     if cfg.embedded_redis and not cfg.redis_socket.exists():
         raise ConfigError(
             f"the embedded Redis is not running (no socket at {cfg.redis_socket}): "
@@ -57,7 +61,7 @@ def worker(
 
 
 def scheduler() -> None:
-    """Periodic jobs (the outbox relay)."""
+    """Periodic jobs: outbox relay, deadline sweep, webhook relay, feedback expiry."""
     from schedules.main import run
 
     setup_logging()
@@ -66,14 +70,14 @@ def scheduler() -> None:
 
 def prepare(cfg: Settings, *, org_file: Path | None) -> None:
     """Migrate, and load an org on first start so the system routes out of the box."""
-    from dispatcher.clock import utcnow
     from dispatcher.migrate import upgrade
     from dispatcher.org.loader import load_org_file
-    from dispatcher.org.store import current_org, save_org
+    from dispatcher.org.store import org_in_force, save_org
+    from dispatcher.wallclock import utcnow
 
     upgrade(cfg.resolved_database_url)
     with session(cfg) as s:
-        if current_org(s) is None and org_file is not None and org_file.exists():
+        if org_in_force(s) is None and org_file is not None and org_file.exists():
             org = load_org_file(org_file)
             save_org(
                 s, org, source_name=str(org_file), text=org_file.read_text(encoding="utf-8"), now=utcnow()
@@ -86,17 +90,16 @@ def first_admin(cfg: Settings) -> tuple[str, str, str] | None:
     from sqlmodel import select
 
     from dispatcher.accounts.registry import add_user
-    from dispatcher.clock import utcnow
     from dispatcher.models import User
-    from dispatcher.org.store import current_org
+    from dispatcher.org.store import org_in_force
+    from dispatcher.wallclock import utcnow
 
     with session(cfg) as s:
         if s.exec(select(User.id)).first() is not None:
             return None
-        loaded = current_org(s)
-        if loaded is None:
+        org = org_in_force(s)
+        if org is None:
             return None
-        org = loaded[1]
         admins = [st for st in org.staff if "admin" in st.roles]
         unit = admins[0].unit if admins else org.commission.clue_verifier
         user, token, password = add_user(s, login="admin", unit=unit, role="admin", org=org, now=utcnow())
@@ -109,12 +112,14 @@ def up(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Everything on one machine: migrations, embedded Redis, API, workers, scheduler."""
-    from dispatcher.cli.launcher import Child, Supervisor, python_child, redis_server_argv, wait_for_redis
-    from dispatcher.clock import utcnow
-    from dispatcher.supervision.policy import calendar_warning, load_policy
+    from dispatcher.bootstrap import policy_for
+    from dispatcher.cli.launcher import Child, Launcher, python_child, redis_server_argv, wait_for_redis
+    from dispatcher.supervision.policy import calendar_warning
+    from dispatcher.wallclock import utcnow
 
     setup_logging()
     cfg = settings()
+    policy = policy_for(cfg)  # a bad policy file stops here, before any child starts
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     data = cfg.data_dir.resolve()
     env = dict(os.environ, DISPATCH_DATA_DIR=str(data))
@@ -165,11 +170,11 @@ def up(
             out.print("  log in with a user made by `dispatcher user add LOGIN --unit CODE --role ROLE`")
         out.print(f"  try:        .venv/bin/dispatcher demo --events 200 --url {base}")
         out.print("  stop:       Ctrl-C\n")
-        warning = calendar_warning(load_policy(cfg.policy_file), utcnow().astimezone(cfg.tz).date())
+        warning = calendar_warning(policy, utcnow().astimezone(policy.tz).date())
         if warning:
             out.print(f"  ⚠ {warning}\n", style="bold red")
 
-    raise typer.Exit(Supervisor(children, on_ready=ready).run())
+    raise typer.Exit(Launcher(children, on_ready=ready).run())
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""The FastAPI application factory: wiring happens in the lifespan, not at import."""
+"""The FastAPI application: the JSON API and the staff pages side by side, wired at start, not at import."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 
 from dispatcher import __version__
-from dispatcher.api import events, health, tasks
+from dispatcher.api import events, health, notifications, tasks
 from dispatcher.http import errors
 from dispatcher.http.sessions import LazySessionMiddleware
 from dispatcher.http.state import Services, build_services
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             app.state.services = build_services(settings or load_settings())
         services = app.state.services
         if isinstance(services, Services):  # tests may serve a placeholder until they plug theirs in
-            announce_calendar(services.policy, services.clock())
+            announce_calendar(services.policy, services.now())
         yield
 
     app = FastAPI(
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(health.router)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(notifications.router, prefix=API_PREFIX)
     # The staff inbox (server-rendered pages); its session cookie also authenticates staff API calls.
     app.add_middleware(LazySessionMiddleware)
     app.include_router(login.router)

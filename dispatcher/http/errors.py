@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatcher import errors
+from dispatcher.errors import field_problems
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +52,6 @@ def status_of(exc: errors.DispatchError) -> int:
     return 500
 
 
-def validation_details(
-    exc: ValidationError | RequestValidationError, *, strip: int = 0
-) -> list[dict[str, str]]:
-    """Every bad field as ``{"path": "payload.subject.name", "message": ...}``."""
-    out = []
-    for err in exc.errors():
-        loc = [p for p in err["loc"][strip:]]
-        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
-            loc = [*loc, "kind"]
-        elif loc and loc[0] in ("clue", "complaint", "enterprise_request"):
-            loc = loc[1:]  # the discriminator's tag is not a field
-        out.append({"path": ".".join(str(p) for p in loc) or "(body)", "message": err["msg"]})
-    return out
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.DispatchError)
     async def _domain(request: Request, exc: errors.DispatchError) -> JSONResponse:
@@ -86,10 +71,11 @@ def install(app: FastAPI) -> None:
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return JSONResponse(
-                error_body("bad_request", "malformed JSON", validation_details(exc)), status_code=400
+                error_body("bad_request", "malformed JSON", field_problems(exc.errors())), status_code=400
             )
         return JSONResponse(
-            error_body("validation_error", "the request is invalid", validation_details(exc)), status_code=422
+            error_body("validation_error", "the request is invalid", field_problems(exc.errors())),
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,77 +1,40 @@
-"""What the routes need, wired once per process in the app's lifespan (the bootstrap)."""
+"""What the routes need: the process's runtime plus what only an HTTP server keeps in memory.
+
+Built once per process (``build_services``, from the bootstrap) and held in ``app.state``; a
+route gets it with ``ServicesDep``.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, fields
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 
-from dispatcher.clock import Clock, utcnow
-from dispatcher.db import get_engine
+from dispatcher.bootstrap import build_runtime
 from dispatcher.http.sessions import LoginThrottle
 from dispatcher.intake.ratelimit import TokenBuckets
-from dispatcher.intake.register import IntakeContext
 from dispatcher.models import Source
+from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
-from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy, load_policy
-from workers.broker import Enqueuer, build_broker, redis_client
 
-log = logging.getLogger(__name__)
+#: How long a Redis call of the API may take: intake answers 202 at once while Redis is down.
+API_BROKER_TIMEOUT = 1.0
 
 
 @dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    enqueuer: Enqueuer
-    limiter: TokenBuckets
-    clock: Clock = utcnow
-    #: The time-limit policy (``POLICY_FILE``, or the built-in defaults).
-    policy: TimePolicy = DEFAULT_POLICY
+class Services(Runtime):
+    #: Per-source rate limits (``intake.ratelimit``).
+    limiter: TokenBuckets = field(default_factory=TokenBuckets)
     #: token hash → (source, monotonic expiry); see ``auth.SOURCE_CACHE_SECONDS``.
     source_cache: dict[str, tuple[Source, float]] = field(default_factory=dict)
     #: Recent failed web logins per login and per address (``web.login``).
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
-    def intake_context(self) -> IntakeContext:
-        return IntakeContext(
-            now=self.clock(),
-            secret_key=self.settings.resolved_secret_key,
-            tz=self.settings.tz,
-            relay_after=timedelta(seconds=self.settings.relay_after_seconds),
-        )
 
-    def deliver(self, notification_ids: list[int]) -> None:
-        """Hand webhook deliveries to the workers; if the broker is down the scheduler's relay sends them."""
-        if not notification_ids:
-            return
-        try:
-            self.enqueuer.deliver_webhooks(notification_ids)
-        except Exception as exc:
-            log.warning(
-                "could not enqueue %d webhook delivery(ies), the relay will: %s", len(notification_ids), exc
-            )
-
-    def broker_ping(self) -> bool:
-        client = redis_client(self.settings, timeout=1.0)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-
-
-def build_services(settings: Settings) -> Services:
-    return Services(
-        settings=settings,
-        engine=get_engine(settings.resolved_database_url),
-        enqueuer=Enqueuer(build_broker(settings, timeout=1.0)),
-        limiter=TokenBuckets(),
-        policy=load_policy(settings.policy_file),
-    )
+def build_services(settings: Settings | None = None) -> Services:
+    runtime = build_runtime(settings, broker_timeout=API_BROKER_TIMEOUT)
+    return Services(**{f.name: getattr(runtime, f.name) for f in fields(Runtime) if f.init})
 
 
 def get_services(request: Request) -> Services:

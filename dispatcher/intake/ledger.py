@@ -10,20 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from dispatcher.enums import TaskKind
 from dispatcher.models import LedgerCounter
 
-#: Ledger prefix per kind (DESIGN §4).
-PREFIXES: dict[str, str] = {
-    "clue": "XS",  # 线索
-    "complaint": "TS",  # 投诉
-    "enterprise_request": "QY",  # 企业
-    "monthly_dispatch": "DD",  # 调度
-    "training": "PX",  # 培训
-}
 
-
-def next_ledger_no(session: Session, kind: str, year: int) -> str:
-    prefix = PREFIXES[kind]
+def next_ledger_no(session: Session, kind: TaskKind, year: int) -> str:
+    """The next number of ``kind`` in ``year``, counted inside the caller's transaction."""
+    prefix = kind.ledger_prefix
     table = LedgerCounter.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from dispatcher.models import Event, EventStatus
+from dispatcher.enums import EventStatus
+from dispatcher.models import Event
 
 log = logging.getLogger(__name__)
 

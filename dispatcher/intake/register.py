@@ -13,14 +13,25 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from dispatcher.enums import EventStatus, TaskKind
+from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_problems
 from dispatcher.intake.ledger import next_ledger_no
-from dispatcher.models import Event, EventStatus, Extension, Source, Task
+from dispatcher.models import Event, Source, Task
 from dispatcher.security import IdentityBox, content_hash
-from events.schemas import IDENTITY_FIELDS, ClueEvent, ComplaintEvent, EnterpriseRequestEvent, EventKind
+from dispatcher.tasks.extensions import latest_of
+from events.schemas import (
+    IDENTITY_FIELDS,
+    ClueEvent,
+    ComplaintEvent,
+    EnterpriseRequestEvent,
+    EventKind,
+    nul_paths,
+    parse_envelope,
+)
 
 Envelope = ClueEvent | ComplaintEvent | EnterpriseRequestEvent
 
@@ -43,6 +54,20 @@ class IntakeContext:
     secret_key: str
     tz: ZoneInfo
     relay_after: timedelta
+
+
+def parse_event(body: Any) -> Envelope:
+    """One event body as the contract's envelope; ``ValidationFailed`` names every bad field."""
+    bad = nul_paths(body)
+    if bad:
+        raise ValidationFailed(
+            "the event contains NUL characters",
+            details=[{"path": ".".join(map(str, p)) or "(body)", "message": "NUL character"} for p in bad],
+        )
+    try:
+        return parse_envelope(body)
+    except ValidationError as exc:
+        raise ValidationFailed("the event is invalid", details=field_problems(exc.errors())) from None
 
 
 def split_identity(kind: EventKind, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,7 +104,9 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
     public, identity = split_identity(envelope.kind, payload)
     savepoint = session.begin_nested()
     try:
-        ledger_no = next_ledger_no(session, envelope.kind.value, received_at.astimezone(ctx.tz).year)
+        ledger_no = next_ledger_no(
+            session, TaskKind(envelope.kind.value), received_at.astimezone(ctx.tz).year
+        )
         event = Event(
             id=uuid.uuid4().hex,
             source_id=source.id,  # type: ignore[arg-type]
@@ -132,13 +159,7 @@ def event_state(session: Session, source: Source, event_id: str) -> dict[str, An
         raise NotFound(f"no event {event_id}")
     if task is None and event.status != EventStatus.accepted:  # routed between our two reads
         task = session.exec(select(Task).where(Task.event_id == event_id)).first()
-    extension = (
-        session.exec(
-            select(Extension).where(Extension.task_id == task.id).order_by(Extension.id.desc())  # type: ignore[union-attr]
-        ).first()
-        if task is not None
-        else None
-    )
+    extension = latest_of(session, task.id) if task is not None and task.id is not None else None
     return {
         "event_id": event.id,
         "external_id": event.external_id,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dispatcher.errors import ConfigError
 from dispatcher.org.model import Org, UnitKind, fold
-from dispatcher.yamlfile import FileProblem, check_yaml
+from dispatcher.yamlfile import FileProblem, check_yaml, read_checked
 
 #: Kept under its old name: org problems are file problems.
 OrgProblem = FileProblem
@@ -127,14 +126,4 @@ def _cross_references(org: Org) -> list[tuple[tuple[str | int, ...], str]]:
 
 def load_org_file(path: Path) -> Org:
     """Read and validate ``path``; raises ``ConfigError`` listing every problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    org, problems = check_org_text(text, str(path))
-    if org is None:
-        raise ConfigError(
-            f"{path}: {len(problems)} problem(s)\n" + "\n".join(str(p) for p in problems),
-            details=[str(p) for p in problems],
-        )
-    return org
+    return read_checked(path, check_org_text)[0]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from dispatcher.enums import Role
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -32,9 +34,6 @@ class UnitKind(StrEnum):
     township_commission = "township_commission"  #: 乡镇(街道)纪委
     functional_department = "functional_department"  #: 职能部门
     commission_office = "commission_office"  #: 委机关内设机构 (案件监督管理室, 党风政风监督室…)
-
-
-Role = Literal["handler", "verifier", "zone_leader", "oncall", "admin"]
 
 
 class Webhook(_Frozen):

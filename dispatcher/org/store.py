@@ -49,3 +49,9 @@ def current_org(session: Session) -> tuple[int, Org] | None:
                 _cache.clear()
             _cache[key] = org
     return key[0], org
+
+
+def org_in_force(session: Session) -> Org | None:
+    """The org in force, or ``None`` before any was loaded."""
+    loaded = current_org(session)
+    return loaded[1] if loaded is not None else None

@@ -1,4 +1,4 @@
-"""Dispatch (分办): turn a stored event into a task, exactly once, using the routing rules."""
+"""Dispatch (分办): turn a stored event into its task, exactly once, as the routing rules decide."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from dispatcher.models import OPEN_TASK_STATUSES, Event, EventStatus, Task, TaskHistory, TaskStatus
-from dispatcher.org.store import current_org
-from dispatcher.routing.rules import DISPATCH, RouteDecision, route
+from dispatcher.enums import OPEN_TASK_STATUSES, EventStatus, TaskKind, TaskStatus
+from dispatcher.models import Event, Task, TaskHistory
+from dispatcher.notify.inbox import add_notification
+from dispatcher.org.store import org_in_force
+from dispatcher.routing.rules import DISPATCH, RouteDecision, decide_route
 from dispatcher.supervision.clocks import clock_changes
 from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
-from dispatcher.tasks.moves import add_notification
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def open_task_counts(session: Session, units: Collection[str]) -> dict[str, int]
     return {unit: count for unit, count in rows if unit is not None}
 
 
-def route_event(
+def dispatch_event(
     session: Session,
     event_id: str,
     *,
@@ -50,7 +51,7 @@ def route_event(
     """
     event = session.get(Event, event_id, with_for_update=True)
     if event is None:
-        log.warning("route_event: no event %s", event_id)
+        log.warning("dispatch_event: no event %s", event_id)
         return None
     if event.status != EventStatus.accepted:
         return None
@@ -61,17 +62,16 @@ def route_event(
         )
         return None
 
-    loaded = current_org(session)
+    org = org_in_force(session)
     if failure is not None:
         decision = RouteDecision("triage", "routing_error", f"自动分办出错（{failure}），需人工分办")
-    elif loaded is None:
+    elif org is None:
         decision = RouteDecision("triage", "no_org", "尚未加载组织目录（dispatcher org load），需人工分办")
     else:
-        _, org = loaded
         counts: dict[str, int] = {}
-        if event.kind == "clue":
+        if event.kind == TaskKind.clue:
             counts = open_task_counts(session, [u.code for u in org.township_commissions.values()])
-        decision = route(event.kind, event.payload, org, counts)
+        decision = decide_route(event.kind, event.payload, org, counts)
 
     dispatched = decision.outcome == DISPATCH
     status = TaskStatus.dispatched if dispatched else TaskStatus.triage
@@ -103,7 +103,7 @@ def route_event(
     )
     if dispatched and decision.handler_unit:
         add_notification(
-            session, loaded[1] if loaded else None, unit_code=decision.handler_unit, task=task,
+            session, org, unit_code=decision.handler_unit, task=task,
             kind="dispatched", message=f"{task.ledger_no} 已分办: {decision.reason}", now=now,
         )  # fmt: skip
     _mark_routed(event, EventStatus.dispatched if dispatched else EventStatus.triage, now)

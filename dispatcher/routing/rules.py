@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.org.model import Org, Staff, Township, Unit, UnitKind, fold
+from dispatcher.enums import TaskKind
+from dispatcher.org.model import Org, Township
+from dispatcher.routing.conflict import ConflictOfInterest, eligible_verifier, is_eligible, recused_logins
 
 TRIAGE = "triage"
 DISPATCH = "dispatch"
@@ -30,52 +32,6 @@ class RouteDecision:
     recused_logins: tuple[str, ...] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True, slots=True)
-class ConflictOfInterest:
-    """What an event is about, for conflict-of-interest checks (rule 5)."""
-
-    township: Township | None
-    person: str | None = None
-    unit_text: str | None = None
-    unit: Unit | None = None
-
-    def excludes_unit(self, unit: Unit) -> bool:
-        """Never the subject's own unit or township (rule 5)."""
-        if self.unit is not None and unit.code == self.unit.code:
-            return True
-        if self.unit_text and fold(self.unit_text) == fold(unit.name):
-            return True
-        return self.township is not None and unit.township == self.township.code
-
-    def recuses(self, staff: Staff, org: Org) -> bool:
-        for r in staff.recusals:
-            if r.person is not None and self.person and fold(r.person) == fold(self.person):
-                return True
-            if r.township is not None and self.township is not None:
-                t = org.find_township(r.township)
-                if t is not None and t.code == self.township.code:
-                    return True
-            if r.unit is not None:
-                u = org.find_unit(r.unit)
-                if u is not None and self.unit is not None and u.code == self.unit.code:
-                    return True
-                if self.unit_text and fold(r.unit) == fold(self.unit_text):
-                    return True
-        return False
-
-
-def recused_logins(conflict: ConflictOfInterest, org: Org) -> tuple[str, ...]:
-    return tuple(sorted(s.login for s in org.staff if conflict.recuses(s, org)))
-
-
-def is_eligible(unit: Unit, conflict: ConflictOfInterest, org: Org, recused: tuple[str, ...]) -> bool:
-    """A unit may take the matter unless it is conflicted or every handler of it is recused."""
-    if conflict.excludes_unit(unit):
-        return False
-    handlers = [s for s in org.staff_of(unit.code) if "handler" in s.roles]
-    return not handlers or any(s.login not in recused for s in handlers)
-
-
 def _triage(rule: str, reason: str, **kw: Any) -> RouteDecision:
     return RouteDecision(outcome=TRIAGE, rule=rule, reason=reason, **kw)
 
@@ -87,13 +43,15 @@ def _no_eligible_unit(why: str, township: Township, recused: tuple[str, ...]) ->
     )
 
 
-def route(kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
+def decide_route(
+    kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]
+) -> RouteDecision:
     """Decide where an event goes. ``open_counts`` maps unit code → open tasks (rule 6)."""
-    if kind == "complaint":
+    if kind == TaskKind.complaint:
         return route_complaint(payload, org)
-    if kind == "enterprise_request":
+    if kind == TaskKind.enterprise_request:
         return route_enterprise_request(payload, org)
-    if kind == "clue":
+    if kind == TaskKind.clue:
         return route_clue(payload, org, open_counts)
     return _triage("unknown_kind", f"未知事项类型 {kind!r}，需人工分办")
 
@@ -116,17 +74,6 @@ def _township_or_triage(
             recused_logins=recused_logins(conflict, org),
         )
     return township
-
-
-def _verifier(
-    candidates: list[Unit], conflict: ConflictOfInterest, org: Org, recused: tuple[str, ...]
-) -> Unit | None:
-    for unit in candidates:
-        if not conflict.excludes_unit(unit):
-            verifiers = [s for s in org.staff_of(unit.code) if "verifier" in s.roles]
-            if not verifiers or any(s.login not in recused for s in verifiers):
-                return unit
-    return None
 
 
 def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
@@ -159,11 +106,13 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
             return _no_eligible_unit(
                 f"{'；'.join(escalate_because)}，但{room.name}也需回避，需人工指定", township, recused
             )
-        verifier = _verifier([org.units_by_code[org.commission.clue_verifier]], conflict, org, recused)
+        verifier = eligible_verifier(
+            [org.units_by_code[org.commission.clue_verifier]], conflict, org, recused
+        )
         handler, rule = room, "complaint_escalated"
         reason = f"提级办理: {'；'.join(escalate_because)}，由{room.name}办理"
     else:
-        verifier = _verifier([room], conflict, org, recused)
+        verifier = eligible_verifier([room], conflict, org, recused)
         handler, rule = commission, "complaint_township"
         reason = f"属地办理: 投诉发生在{township.name}，由{commission.name}办理，{room.name}验单"
     if verifier is None:
@@ -190,7 +139,9 @@ def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecis
             township=township.code if township else None,
             recused_logins=recused,
         )
-    verifier = _verifier([org.units_by_code[org.commission.enterprise_verifier]], conflict, org, recused)
+    verifier = eligible_verifier(
+        [org.units_by_code[org.commission.enterprise_verifier]], conflict, org, recused
+    )
     if not is_eligible(department, conflict, org, recused) or verifier is None:
         return _triage(
             "no_eligible_unit",
@@ -232,7 +183,7 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
     def dispatch_to_room(rule: str, why: str) -> RouteDecision:
         if not is_eligible(room, conflict, org, recused):
             return _no_eligible_unit(f"{why}；但{room.name}需回避，需人工指定", township, recused)
-        verifier = _verifier([case_office], conflict, org, recused)
+        verifier = eligible_verifier([case_office], conflict, org, recused)
         if verifier is None:
             return _no_eligible_unit(f"{why}；但没有可审核的单位，需人工指定", township, recused)
         reason = f"{why}，由{room.name}办理，{verifier.name}审核"
@@ -253,7 +204,7 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
         ),
         key=lambda u: (open_counts.get(u.code, 0), u.code),
     )
-    verifier = _verifier([room, case_office], conflict, org, recused)
+    verifier = eligible_verifier([room, case_office], conflict, org, recused)
     if not candidates:
         return dispatch_to_room(
             "cross_handling_fallback_room", f"交叉办案: 排除{township.name}后本协作区没有可交叉办理的乡镇"
@@ -272,66 +223,3 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
     return RouteDecision(
         DISPATCH, "cross_handling", reason, zone.code, township.code, chosen.code, verifier.code, recused
     )
-
-
-def conflict_for(kind: str, payload: Mapping[str, Any], org: Org) -> ConflictOfInterest:
-    """What an event is about, as routing sees it (for designation and triage routing, rule 7)."""
-    if kind == "clue":
-        subject = payload.get("subject") or {}
-        text = subject.get("unit")
-        township = org.find_township(payload.get("township"), payload.get("village"))
-        return ConflictOfInterest(
-            township, person=subject.get("name"), unit_text=text, unit=org.find_unit(text)
-        )
-    if (
-        kind == "complaint"
-    ):  # the township's own commission handles its complaints: only the unit complained about
-        text = payload.get("about_unit")
-        return ConflictOfInterest(None, unit_text=text, unit=org.find_unit(text))
-    township = org.find_township(payload.get("township")) if payload.get("township") else None
-    return ConflictOfInterest(township, unit_text=(payload.get("enterprise") or {}).get("name"))
-
-
-def designation_refusal(
-    kind: str, payload: Mapping[str, Any], org: Org, unit_code: str, verifier_code: str | None = None
-) -> str | None:
-    """Why ``unit_code`` may not take this matter (rule 7 stays subject to rule 5), or ``None``."""
-    conflict = conflict_for(kind, payload, org)
-    recused = recused_logins(conflict, org)
-    unit = org.units_by_code[unit_code]
-    if conflict.excludes_unit(unit):
-        return f"回避: {unit.name}是被反映人所在单位或乡镇，不能承办"
-    if not is_eligible(unit, conflict, org, recused):
-        return f"回避: {unit.name}的承办人员均需回避"
-    if verifier_code is not None:
-        verifier = org.units_by_code.get(verifier_code)
-        if verifier is None:
-            return f"未知的验单单位 {verifier_code}"
-        if _verifier([verifier], conflict, org, recused) is None:
-            return f"回避: {verifier.name}不能验单"
-    return None
-
-
-def default_verifier(kind: str, org: Org, zone: str | None, handler: str) -> str:
-    """The verifying unit routing would pick for a task now handled by ``handler``."""
-    if kind == "enterprise_request":
-        return org.commission.enterprise_verifier
-    room = org.zones_by_code[zone].room if zone in org.zones_by_code else None
-    if room is None or room == handler:
-        return org.commission.clue_verifier
-    return room
-
-
-__all__ = [
-    "DISPATCH",
-    "TRIAGE",
-    "ConflictOfInterest",
-    "RouteDecision",
-    "UnitKind",
-    "conflict_for",
-    "default_verifier",
-    "designation_refusal",
-    "is_eligible",
-    "recused_logins",
-    "route",
-]

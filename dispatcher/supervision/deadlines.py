@@ -32,7 +32,9 @@ class DayKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
+class TimeLimit:
+    """限期: N working days or N calendar days."""
+
     days: int
     kind: DayKind = DayKind.working
 
@@ -71,11 +73,12 @@ def day_zero(received: datetime, frame: Frame) -> date:
     return frame.calendar.next_workday(local.date())
 
 
-def due_at(received: datetime, clock: Clock, frame: Frame) -> datetime:
-    if clock.kind is DayKind.calendar:
+def due_at(received: datetime, limit: TimeLimit, frame: Frame) -> datetime:
+    """When ``limit`` runs out for an item received at ``received`` (see the module's conventions)."""
+    if limit.kind is DayKind.calendar:
         local = received.astimezone(frame.tz).date()
-        return _at(local + timedelta(days=clock.days), END_OF_DAY, frame.tz)
-    last = frame.calendar.add_workdays(day_zero(received, frame), clock.days)
+        return _at(local + timedelta(days=limit.days), END_OF_DAY, frame.tz)
+    last = frame.calendar.add_workdays(day_zero(received, frame), limit.days)
     return _at(last, frame.hours.end, frame.tz)
 
 

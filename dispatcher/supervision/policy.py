@@ -13,14 +13,15 @@ import logging
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from dispatcher.errors import ConfigError
+from dispatcher.enums import EVENT_KINDS, TaskKind
 from dispatcher.supervision.calendar import WorkCalendar, YearOverride
-from dispatcher.supervision.deadlines import Clock, DayKind, Frame, OfficeHours
-from dispatcher.yamlfile import FileProblem, check_yaml
+from dispatcher.supervision.deadlines import DayKind, Frame, OfficeHours, TimeLimit, due_at
+from dispatcher.wallclock import known_timezone
+from dispatcher.yamlfile import FileProblem, check_yaml, read_checked
 
 
 class _Strict(BaseModel):
@@ -32,8 +33,8 @@ class ClockSpec(_Strict):
     kind: DayKind = DayKind.working
 
     @property
-    def clock(self) -> Clock:
-        return Clock(self.days, self.kind)
+    def limit(self) -> TimeLimit:
+        return TimeLimit(self.days, self.kind)
 
 
 def _w(days: int) -> ClockSpec:
@@ -92,14 +93,11 @@ class CalendarYear(_Strict):
     workdays: tuple[date, ...] = ()
 
 
-KindName = Literal["complaint", "enterprise_request", "clue"]
-
-
-def _default_clocks() -> dict[KindName, KindClocks]:
+def _default_clocks() -> dict[TaskKind, KindClocks]:
     return {
-        "complaint": KindClocks(resolve=_w(5)),
-        "enterprise_request": KindClocks(resolve=_w(10)),
-        "clue": KindClocks(resolve=_c(30), feedback=None, case=_c(90)),
+        TaskKind.complaint: KindClocks(resolve=_w(5)),
+        TaskKind.enterprise_request: KindClocks(resolve=_w(10)),
+        TaskKind.clue: KindClocks(resolve=_c(30), feedback=None, case=_c(90)),
     }
 
 
@@ -108,7 +106,8 @@ class TimePolicy(_Strict):
     office_hours: OfficeHoursSpec = OfficeHoursSpec()
     #: Share of a clock used when a task turns ``warning``.
     warning_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.75
-    clocks: dict[KindName, KindClocks] = Field(default_factory=_default_clocks)
+    #: Per kind; every kind upstream publishes must have its clocks (internal kinds may).
+    clocks: dict[TaskKind, KindClocks] = Field(default_factory=_default_clocks)
     escalation: tuple[EscalationStep, ...] = (
         EscalationStep(to="zone_leader", after=ClockSpec(days=1, kind=DayKind.working)),
         EscalationStep(to="commission", after=ClockSpec(days=2, kind=DayKind.working)),
@@ -117,19 +116,18 @@ class TimePolicy(_Strict):
     #: Seconds between two deadline sweeps (seconds in tests).
     sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     calendar: dict[int, CalendarYear] = Field(default_factory=dict)
+    #: ``DISPATCH_FEEDBACK_WINDOW_DAYS``: a fixed feedback window overriding every kind's feedback
+    #: clock (set by the bootstrap, never from the file; see ``with_feedback_window``).
+    _feedback_window: timedelta | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_timezone(value)
 
     @model_validator(mode="after")
     def _every_kind_and_calendar_dates_in_their_year(self) -> TimePolicy:
-        missing = {"complaint", "enterprise_request", "clue"} - set(self.clocks)
+        missing = set(EVENT_KINDS) - set(self.clocks)
         if missing:
             raise ValueError(f"clocks missing for {', '.join(sorted(missing))}")
         for year, spec in self.calendar.items():
@@ -141,6 +139,29 @@ class TimePolicy(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def clocks_for(self, kind: str) -> KindClocks | None:
+        """The clocks of ``kind`` (``None``: the kind runs none, e.g. an internal task with no entry)."""
+        try:
+            return self.clocks.get(TaskKind(kind))
+        except ValueError:
+            return None
+
+    def with_feedback_window(self, window: timedelta | None) -> TimePolicy:
+        """A copy whose feedback window is ``window`` for every kind (``None``: the clocks decide)."""
+        copy = self.model_copy()
+        copy._feedback_window = window
+        return copy
+
+    def feedback_due(self, kind: str, now: datetime) -> datetime:
+        """When an unanswered feedback request (回访) closes the task as "no response"."""
+        if self._feedback_window is not None:
+            return now + self._feedback_window
+        clocks = self.clocks_for(kind)
+        spec = clocks.feedback if clocks is not None else None
+        if spec is None:
+            return now + timedelta(days=7)
+        return due_at(now, spec.limit, self.frame())
 
     def work_calendar(self) -> WorkCalendar:
         return WorkCalendar(
@@ -166,17 +187,7 @@ def load_policy(path: Path | None) -> TimePolicy:
     """The policy in ``path``, or the defaults when no file is configured."""
     if path is None:
         return DEFAULT_POLICY
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    policy, problems = check_policy_text(text, str(path))
-    if policy is None:
-        raise ConfigError(
-            f"{path}: {len(problems)} problem(s)\n" + "\n".join(map(str, problems)),
-            details=[str(p) for p in problems],
-        )
-    return policy
+    return read_checked(path, check_policy_text)[0]
 
 
 def calendar_gaps(policy: TimePolicy, today: date) -> list[int]:

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
+from dispatcher.enums import WORKING, TaskKind
+from dispatcher.enums import TaskStatus as S
 from dispatcher.errors import Conflict
-from dispatcher.models import TaskStatus as S
 
 
 class Move(StrEnum):
@@ -32,12 +33,8 @@ class Move(StrEnum):
     co_handle = "co_handle"  #: 增派人员协助: assisting units or staff join; the state does not change
 
 
-#: Where the handler is working: the moves of an accepted task apply.
-WORKING: frozenset[S] = frozenset({S.accepted, S.rejected, S.reopened})
 #: Moves that leave the state as it is.
 STAYS = frozenset({Move.progress, Move.co_handle})
-#: Kinds whose tasks close on verification (no requester to ask).
-NO_FEEDBACK_KINDS = frozenset({"clue", "monthly_dispatch", "training"})
 
 _OPEN = frozenset(S) - {S.closed}
 
@@ -95,8 +92,25 @@ def next_status(current: S, move: Move, *, kind: str, resume_to: S | None = None
         if resume_to is None or resume_to not in TRANSITIONS[Move.suspend]:
             raise IllegalMove(move, current)
         return resume_to
-    if move is Move.verify and kind in NO_FEEDBACK_KINDS:
+    if move is Move.verify and not TaskKind(kind).asks_feedback:  # no requester to ask: it closes
         return S.closed
     target = sources[current]
     assert target is not None
     return target
+
+
+#: The staff API's path of each move (``POST /tasks/{id}/<path>``, DESIGN §9); the pages add ``route``.
+STAFF_MOVES: Mapping[str, Move] = MappingProxyType(
+    {
+        "accept": Move.accept,
+        "return": Move.return_,
+        "progress": Move.progress,
+        "submit": Move.submit,
+        "verify": Move.verify,
+        "reject": Move.reject,
+        "suspend": Move.suspend,
+        "resume": Move.resume,
+        "designate": Move.designate,
+        "assist": Move.co_handle,
+    }
+)

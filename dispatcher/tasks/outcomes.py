@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from dispatcher.errors import ValidationFailed
+from dispatcher.enums import TaskKind
+from dispatcher.errors import ValidationFailed, field_problems
 
 
 class _Strict(BaseModel):
@@ -34,17 +35,10 @@ class Feedback(_Strict):
 
 
 OUTCOMES: dict[str, type[_Strict]] = {
-    "complaint": RequestOutcome,
-    "enterprise_request": RequestOutcome,
-    "clue": ClueOutcome,
+    TaskKind.complaint: RequestOutcome,
+    TaskKind.enterprise_request: RequestOutcome,
+    TaskKind.clue: ClueOutcome,
 }
-
-
-def _details(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
-    return [
-        {"path": ".".join(p for p in [prefix, *map(str, e["loc"])] if p) or "(body)", "message": e["msg"]}
-        for e in exc.errors()
-    ]
 
 
 def validate_outcome(kind: str, data: Any) -> dict[str, Any]:
@@ -55,7 +49,7 @@ def validate_outcome(kind: str, data: Any) -> dict[str, Any]:
         return model.model_validate(data).model_dump(mode="json")
     except ValidationError as exc:
         raise ValidationFailed(
-            f"the outcome of a {kind} is invalid", details=_details(exc, "outcome")
+            f"the outcome of a {kind} is invalid", details=field_problems(exc.errors(), prefix="outcome")
         ) from None
 
 
@@ -63,4 +57,4 @@ def validate_feedback(data: Any) -> Feedback:
     try:
         return TypeAdapter(Feedback).validate_python(data)
     except ValidationError as exc:
-        raise ValidationFailed("the feedback is invalid", details=_details(exc, "")) from None
+        raise ValidationFailed("the feedback is invalid", details=field_problems(exc.errors())) from None

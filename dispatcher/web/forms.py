@@ -1,7 +1,7 @@
 """The forms of the moves: which fields each shows, and the ``MoveBody`` a posted form becomes.
 
-The form only collects; the staff API's ``MoveBody`` and the core (``apply_move``,
-``validate_outcome``) decide what is valid, so a form and a JSON call are refused alike.
+The form only collects; ``MoveBody`` and the core (``apply_move``, ``validate_outcome``) decide
+what is valid, so a form and a JSON call are refused alike.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from dispatcher.api.tasks import MOVES, MoveBody
-from dispatcher.tasks.lifecycle import Move
+from dispatcher.enums import TaskKind
+from dispatcher.tasks.commands import MoveBody
+from dispatcher.tasks.lifecycle import STAFF_MOVES, Move
 
 #: Web path of each move: the staff API's names, plus ``route`` (分办 from triage).
-WEB_MOVES: dict[str, Move] = {**MOVES, "route": Move.route}
+WEB_MOVES: dict[str, Move] = {**STAFF_MOVES, "route": Move.route}
 PATHS: dict[Move, str] = {move: path for path, move in WEB_MOVES.items()}
 
 
@@ -45,7 +46,7 @@ FORMS: dict[Move, MoveForm] = {
         MoveForm(Move.verify, "验单通过", ("note?",), primary=True, text_label="验单意见"),
         MoveForm(Move.reject, "验单退回", ("reason",), text_label="退回原因"),
         MoveForm(Move.return_, "退回", ("reason",), text_label="退回原因（分办有误）"),
-        MoveForm(Move.suspend, "暂存", ("reason",), text_label="暂存原因"),
+        MoveForm(Move.suspend, "暂停计时", ("reason",), text_label="暂停原因（如听证）"),
         MoveForm(Move.resume, "恢复"),
         MoveForm(Move.route, "分办", ("unit", "reason"), primary=True, text_label="分办理由"),
         MoveForm(Move.designate, "指定办案", ("unit", "reason"), text_label="指定理由"),
@@ -63,12 +64,14 @@ def _text(form: FormData, name: str) -> str | None:
 
 def outcome_of(kind: str, form: FormData) -> dict[str, Any]:
     """The outcome fields of the kind, as posted (strings; the outcome model parses and checks them)."""
-    names = ("disposition", "case_filed", "disciplined_count") if kind == "clue" else ("resolved", "reply")
+    names = (
+        ("disposition", "case_filed", "disciplined_count") if kind == TaskKind.clue else ("resolved", "reply")
+    )
     return {name: value for name in names if (value := _text(form, name)) is not None}
 
 
 def move_body(move: Move, kind: str, form: FormData) -> MoveBody:
-    """The staff API's body for a posted move form; raises pydantic's ``ValidationError`` on bad shapes."""
+    """The body of a posted move form (the API's ``MoveBody``); pydantic's ``ValidationError`` if bad."""
     unit = _text(form, "unit")
     version = _text(form, "version")
     data: dict[str, Any] = {

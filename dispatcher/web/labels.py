@@ -1,10 +1,15 @@
-"""Chinese words the pages show for the English names the core, the database and the API use."""
+"""Chinese words the pages show for the English names the core, the database and the API use.
+
+The one label table: every code a person reads (kinds, states, moves, roles, clocks, supervision
+steps, deadline states…) is worded here and nowhere else; the API and the CLI speak the codes.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dispatcher.errors import Conflict, DispatchError, Forbidden, NotFound, RateLimited, ValidationFailed
+from dispatcher.wallclock import span_parts
 
 KINDS: dict[str, str] = {
     "clue": "问题线索",
@@ -25,7 +30,7 @@ STATES: dict[str, str] = {
     "returned": "已退回",
     "rejected": "验单退回",
     "reopened": "不满意重办",
-    "suspended": "暂存",
+    "suspended": "已暂停",
 }
 
 #: History entries (``TaskHistory.move``): the routing worker's ``dispatch`` and every ``Move``.
@@ -41,7 +46,7 @@ MOVES: dict[str, str] = {
     "feedback_close": "回访办结",
     "feedback_reopen": "回访不满意",
     "feedback_expire": "回访期满",
-    "suspend": "暂存",
+    "suspend": "暂停计时",
     "resume": "恢复",
     "designate": "指定办案",
     "co_handle": "增派协助",
@@ -69,11 +74,28 @@ DEADLINE_STATES: dict[str, str] = {
 }
 
 
+def _span(seconds: float) -> str:
+    days, hours, mins = span_parts(seconds)
+    if days:
+        return f"{days}天{hours}小时"
+    return f"{hours}小时{mins}分" if hours else f"{mins}分"
+
+
+def deadline_text(deadline: dict[str, Any], status: str) -> str:
+    """A task's ``deadline`` (``supervision.status.time_left``) in words: 办结剩余2天3小时, 接单超期5分."""
+    clock, left = deadline.get("clock"), deadline.get("seconds_left")
+    if clock is None or left is None:
+        return STATES.get(status, "—")
+    what = CLOCKS.get(clock, clock)
+    return f"{what}超期{_span(left)}" if left < 0 else f"{what}剩余{_span(left)}"
+
+
 def step_label(step: str) -> str:
-    """``resolve.escalated.2`` → 办结升级督办（第2级）."""
+    """``resolve.escalated.2`` → 办结升级督办（第2级）; ``accept#2.warning`` → 接单（第2次分办）临期预警."""
     clock, _, rest = step.partition(".")
     name, _, level = rest.partition(".")
-    text = CLOCKS.get(clock, clock) + STEPS.get(name, name)
+    clock, _, round_ = clock.partition("#")
+    text = CLOCKS.get(clock, clock) + (f"（第{round_}次）" if round_ else "") + STEPS.get(name, name)
     return f"{text}（第{level}级）" if level else text
 
 
@@ -114,9 +136,7 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "extension_requested": "延期申请",
     "extension_approved": "延期批准",
     "extension_refused": "延期未批准",
-    "supervision.warning": "临期预警",
-    "supervision.overdue": "超期督办",
-    "supervision.escalated": "升级督办",
+    **{f"supervision.{step}": word for step, word in STEPS.items()},
 }
 
 #: Payload fields of the three kinds (DESIGN §4), in the order the task page lists them.
@@ -132,6 +152,26 @@ PAYLOAD_FIELDS: dict[str, str] = {
     "enterprise": "企业",
     "park": "园区",
 }
+
+#: Values of payload fields (DESIGN §4), by field.
+VALUES: dict[str, dict[str, str]] = {
+    "severity": {"normal": "一般", "serious": "严重", "major": "重大"},
+    "channel": {"online": "网上", "station": "村级站点", "hotline": "热线"},
+    "rank": {"village": "村级", "township": "乡镇级", "county": "县级"},
+}
+#: Fields inside the payload's people and organisations.
+SUBFIELDS: dict[str, str] = {
+    "name": "姓名",
+    "position": "职务",
+    "unit": "单位",
+    "rank": "级别",
+    "credit_code": "统一社会信用代码",
+    "phone": "电话",
+    "anonymous": "匿名",
+}
+
+#: Whose identity an event carries (encrypted at rest, masked by default).
+IDENTITY_ROLES: dict[str, str] = {"reporter": "举报人", "complainant": "投诉人", "contact": "联系人"}
 
 #: Fields of a move's form, for "「原因」必填".
 FIELDS: dict[str, str] = {

@@ -1,9 +1,9 @@
 """The staff inbox (工作台): server-rendered pages in Simplified Chinese over the same core as the API.
 
-Pages read with ``visible`` / ``get_task`` / ``task_detail`` and act through the staff API's
-``run_move`` and ``reveal``, so a form and a JSON call are checked by the same code. Every page
-needs a signed-in session (else a redirect to ``/login``); every POST needs the session's
-CSRF token (else ``403``).
+Pages read and act through the same use cases as the JSON API (``tasks.service``,
+``notify.service``), so a form and a JSON call are checked by the same code. Every page needs a
+signed-in session (else a redirect to ``/login``); every POST needs the session's CSRF token
+(else ``403``).
 """
 
 from __future__ import annotations
@@ -15,39 +15,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlalchemy import func
-from sqlmodel import col, select
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from dispatcher.api.tasks import (
-    DecideBody,
-    ExtendBody,
-    RevealBody,
-    detail_of,
-    reveal,
-    run_decision,
-    run_extend,
-    run_move,
-    triage_query,
-)
-from dispatcher.db import unit_of_work
+from dispatcher.enums import Role, TaskStatus
 from dispatcher.errors import DispatchError, NotFound
-from dispatcher.http.sessions import (
-    CSRF_FIELD,
-    CSRF_HEADER,
-    csrf_ok,
-    find_session_user,
-    session_user_id,
-)
+from dispatcher.http.sessions import CSRF_FIELD, CSRF_HEADER, csrf_ok, find_session_user, session_user_id
 from dispatcher.http.state import Services, ServicesDep
-from dispatcher.models import Notification, Task, User
-from dispatcher.models import TaskStatus as S
+from dispatcher.models import User
+from dispatcher.notify import service as notices
 from dispatcher.org.model import Org
-from dispatcher.org.store import current_org
+from dispatcher.tasks import service
+from dispatcher.tasks.commands import DecideBody, ExtendBody, RevealBody
 from dispatcher.tasks.lifecycle import Move
-from dispatcher.tasks.moves import Actor, get_task, visible
-from dispatcher.tasks.views import deadline_counts, overdue_condition
 from dispatcher.web import labels
 from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
 from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
@@ -108,11 +88,6 @@ def install(app: FastAPI) -> None:
         )  # fmt: skip
 
 
-def _org(session: Any) -> Org | None:
-    loaded = current_org(session)
-    return loaded[1] if loaded else None
-
-
 def _page(request: Request, services: Services, user: User, name: str, **context: Any) -> Response:
     return render(request, name, user=user, tz=services.settings.tz, **context)
 
@@ -122,30 +97,17 @@ def _page(request: Request, services: Services, user: User, name: str, **context
 
 def _inbox(
     services: Services, user: User, status: str | None, kind: str | None, unit: str | None, overdue: bool
-) -> Any:
-    with unit_of_work(services.engine, read_only=True) as session:
-        org = _org(session)
-        actor = Actor.of(user, org)
-        query = select(Task).where(visible(actor))
-        for column, value in ((Task.status, status), (Task.kind, kind), (Task.handler_unit, unit)):
-            if value:
-                query = query.where(col(column) == value)
-        if overdue:
-            query = query.where(overdue_condition(services.clock()))
-        tasks = session.exec(query.order_by(col(Task.id).desc()).limit(LIST_LIMIT)).all()
-        notes = _notifications(session, user, limit=5)
-    return org, tasks, notes
-
-
-def _notifications(session: Any, user: User, *, limit: int) -> list[Notification]:
-    return list(
-        session.exec(
-            select(Notification)
-            .where(Notification.unit_code == user.unit_code)
-            .order_by(col(Notification.id).desc())
-            .limit(limit)
-        ).all()
+) -> tuple[Org | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    tasks = service.list_tasks(
+        services,
+        user,
+        status=status,
+        kind=kind,
+        unit=unit,
+        overdue=True if overdue else None,
+        limit=LIST_LIMIT,
     )
+    return service.org(services), tasks, notices.notifications_for(services, user, limit=5)
 
 
 @router.get("/", name="inbox")
@@ -175,11 +137,7 @@ async def inbox(
 
 
 def _task(services: Services, user: User, task_id: int) -> tuple[Org | None, dict[str, Any]]:
-    with unit_of_work(services.engine, read_only=True) as session:
-        org = _org(session)
-        actor = Actor.of(user, org)
-        task = get_task(session, actor, task_id)
-        return org, detail_of(services, session, task, actor)
+    return service.org(services), service.read_task(services, user, task_id)
 
 
 def _unit_options(org: Org | None, zone: str | None) -> list[tuple[str, str]]:
@@ -257,7 +215,7 @@ async def task_move(
 
     async def work() -> object:
         body = move_body(chosen, str(form.get("kind") or ""), form)
-        return await run_in_threadpool(run_move, services, user, task_id, chosen, body)
+        return await run_in_threadpool(service.move_task, services, user, task_id, chosen, body)
 
     label = labels.MOVES.get(chosen.value, chosen.value)
     return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长或格式不对。")
@@ -276,7 +234,7 @@ async def task_extend(
             days=int(days) if days.lstrip("-").isdigit() else None,
             version=int(version) if version.isdigit() else None,
         )
-        return await run_in_threadpool(run_extend, services, user, task_id, body)
+        return await run_in_threadpool(service.ask_for_extension, services, user, task_id, body)
 
     return await _act(
         request, services, user, task_id, work, label="申请延期", invalid="填写内容过长或格式不对。",
@@ -306,7 +264,11 @@ async def task_extension_decision(
             version=int(version) if version.isdigit() else None,
         )
         approve = decision == "approve"
-        return await run_in_threadpool(run_decision, services, user, task_id, extension_id, approve, body)
+
+        def decide() -> object:
+            return service.decide_extension(services, user, task_id, extension_id, approve=approve, body=body)
+
+        return await run_in_threadpool(decide)
 
     label = "批准延期" if decision == "approve" else "不批准延期"
     return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
@@ -319,7 +281,7 @@ async def task_identity(
     """查看身份信息: shown once in this answer (not stored in the page's URL), and logged."""
     try:
         body = RevealBody(reason=str(form.get("reason") or "").strip())
-        shown = await run_in_threadpool(reveal, services, user, task_id, body.reason)
+        shown = await run_in_threadpool(service.reveal_identity, services, user, task_id, body.reason)
     except ValidationError:
         flash(request, "error", "查看身份信息需要填写理由（至少 2 个字）。")
     except NotFound:
@@ -334,17 +296,8 @@ async def task_identity(
 # --- 验单队列 ----------------------------------------------------------------------------------
 
 
-def _verify_queue(services: Services, user: User) -> tuple[Org | None, list[Task]]:
-    with unit_of_work(services.engine, read_only=True) as session:
-        org = _org(session)
-        actor = Actor.of(user, org)
-        rows = session.exec(
-            select(Task)
-            .where(visible(actor), Task.verifier_unit == user.unit_code, Task.status == S.submitted.value)
-            .order_by(col(Task.submitted_at))
-            .limit(LIST_LIMIT)
-        ).all()
-        return org, list(rows)
+def _verify_queue(services: Services, user: User) -> tuple[Org | None, list[dict[str, Any]]]:
+    return service.org(services), service.verify_queue(services, user, limit=LIST_LIMIT)
 
 
 @router.get("/verify", name="verify")
@@ -355,31 +308,7 @@ async def verify_queue(request: Request, user: PageUser, services: ServicesDep) 
 
 # --- 协作区 -----------------------------------------------------------------------------------
 
-ZONE_ROLES = frozenset({"zone_leader", "oncall", "admin"})
-
-
-def _zone(services: Services, user: User) -> dict[str, Any]:
-    with unit_of_work(services.engine, read_only=True) as session:
-        org = _org(session)
-        actor = Actor.of(user, org)
-        counts = session.exec(
-            select(Task.zone_code, Task.handler_unit, Task.status, func.count())
-            .where(visible(actor), col(Task.zone_code).is_not(None))
-            .group_by(col(Task.zone_code), col(Task.handler_unit), col(Task.status))
-        ).all()
-        triage = session.exec(triage_query(actor).limit(LIST_LIMIT)).all()
-        deadlines = deadline_counts(session, visible(actor), now=services.clock())
-    zones = [z for z in (org.zones if org else ()) if actor.sees_everything or z.code in actor.zones]
-    matrix: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
-    for zone, unit, status, n in counts:
-        if zone in matrix:
-            matrix[zone].setdefault(unit or "", {})[status] = n
-    #: zone → unit → open tasks overdue / escalated (超期 / 升级督办), as ``GET /api/v1/tasks/stats``.
-    late: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
-    for row in deadlines["rows"]:
-        if row["zone"] in late:
-            late[row["zone"]][row["unit"] or ""] = {"overdue": row["overdue"], "escalated": row["escalated"]}
-    return {"org": org, "zones": zones, "matrix": matrix, "late": late, "triage": list(triage)}
+ZONE_ROLES = frozenset({Role.zone_leader, Role.oncall, Role.admin})
 
 
 @router.get("/zone", name="zone")
@@ -389,23 +318,18 @@ async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> 
             request, "error.html", user=user, tz=services.settings.tz, status_code=403,
             title="无权查看", message="协作区视图仅供协作区组长、值班和管理员使用。",
         )  # fmt: skip
-    data = await run_in_threadpool(_zone, services, user)
+    data = await run_in_threadpool(service.zone_overview, services, user)
     return _page(
         request, services, user, "zone.html", **data, unit_options=_unit_options(data["org"], None),
-        columns=[s.value for s in S], title="协作区",
+        columns=[s.value for s in TaskStatus], title="协作区",
     )  # fmt: skip
 
 
 # --- 通知 -------------------------------------------------------------------------------------
 
 
-def _notification_list(services: Services, user: User) -> list[Notification]:
-    with unit_of_work(services.engine, read_only=True) as session:
-        return _notifications(session, user, limit=LIST_LIMIT)
-
-
 @router.get("/notifications", name="notifications")
 async def notifications_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
-    notes = await run_in_threadpool(_notification_list, services, user)
+    notes = await run_in_threadpool(notices.notifications_for, services, user, limit=LIST_LIMIT)
     name = "_notifications.html" if request.headers.get("hx-request") else "notifications.html"
     return _page(request, services, user, name, notifications=notes, title="通知")

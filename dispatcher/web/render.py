@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from starlette.responses import HTMLResponse
 from dispatcher.http.sessions import csrf_token, session_of
 from dispatcher.models import User
 from dispatcher.org.model import Org
-from dispatcher.supervision.policy import calendar_warning
-from dispatcher.tasks.views import resolve_deadline
 from dispatcher.web import labels
 
 HERE = Path(__file__).resolve().parent
@@ -57,6 +54,7 @@ templates.env.globals.update(
     NOTIFIED=labels.NOTIFIED,
     DEADLINE_STATES=labels.DEADLINE_STATES,
     step_label=labels.step_label,
+    deadline_text=labels.deadline_text,
 )
 
 
@@ -71,7 +69,6 @@ def _localtime(context: Any, value: datetime | str | None) -> str:
 
 
 templates.env.filters["localtime"] = _localtime
-templates.env.globals["deadline"] = resolve_deadline
 
 
 def flash(request: Request, level: str, text: str) -> None:
@@ -88,18 +85,12 @@ def staff_names(org: Org | None) -> dict[str, str]:
     return {s.login: s.name for s in org.staff} if org is not None else {}
 
 
-def _deadline_for(request: Request) -> Any:
-    """``deadline(task)`` in templates, on the policy this process was configured with."""
-    services: Any = getattr(request.app.state, "services", None)
-    policy = getattr(services, "policy", None)
-    return resolve_deadline if policy is None else functools.partial(resolve_deadline, policy=policy)
-
-
 def _calendar_warning(request: Request) -> str | None:
     services: Any = getattr(request.app.state, "services", None)
-    if not hasattr(services, "policy"):  # tests may serve a placeholder
+    if not hasattr(services, "calendar_warning"):  # tests may serve a placeholder
         return None
-    return calendar_warning(services.policy, services.clock().astimezone(services.policy.tz).date())
+    warning: str | None = services.calendar_warning()
+    return warning
 
 
 def render(
@@ -126,7 +117,6 @@ def render(
             "people": staff_names(org),
             "path": request.url.path,
             "calendar_warning": _calendar_warning(request),
-            "deadline": _deadline_for(request),
             **context,
         },
         status_code=status_code,
@@ -151,31 +141,16 @@ def who(actor: str, people: dict[str, str]) -> str:
 
 templates.env.filters["who"] = _who
 
-_VALUES = {
-    "severity": {"normal": "一般", "serious": "严重", "major": "重大"},
-    "channel": {"online": "网上", "station": "村级站点", "hotline": "热线"},
-    "rank": {"village": "村级", "township": "乡镇级", "county": "县级"},
-}
-_SUBFIELDS = {
-    "name": "姓名",
-    "position": "职务",
-    "unit": "单位",
-    "rank": "级别",
-    "credit_code": "统一社会信用代码",
-    "phone": "电话",
-    "anonymous": "匿名",
-}
-
 
 def _text(key: str, value: Any) -> str:
     if isinstance(value, dict):
-        names = {**_SUBFIELDS, "name": "名称"} if key == "enterprise" else _SUBFIELDS
+        names = {**labels.SUBFIELDS, "name": "名称"} if key == "enterprise" else labels.SUBFIELDS
         return "；".join(f"{names.get(k, k)}：{_text(k, v)}" for k, v in value.items() if v is not None)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
         return "、".join(_text(key, v) for v in value)
-    return _VALUES.get(key, {}).get(str(value), str(value))
+    return labels.VALUES.get(key, {}).get(str(value), str(value))
 
 
 def payload_rows(payload: dict[str, Any]) -> list[tuple[str, str]]:
@@ -186,11 +161,8 @@ def payload_rows(payload: dict[str, Any]) -> list[tuple[str, str]]:
     return [(labels.PAYLOAD_FIELDS.get(k, k), _text(k, payload[k])) for k in keys]
 
 
-IDENTITY_ROLES = {"reporter": "举报人", "complainant": "投诉人", "contact": "联系人"}
-
-
 def identity_rows(identity: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(IDENTITY_ROLES.get(role, role), _text(role, person)) for role, person in identity.items()]
+    return [(labels.IDENTITY_ROLES.get(role, role), _text(role, person)) for role, person in identity.items()]
 
 
 def outcome_rows(outcome: dict[str, Any] | None) -> list[tuple[str, str]]:

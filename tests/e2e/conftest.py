@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from dispatcher.db import unit_of_work
-from dispatcher.models import Event, EventStatus, Task
+from dispatcher.enums import EventStatus
+from dispatcher.models import Event, Task
 from tests.support import ROOT, child_env, dispatcher_cmd, free_port, process, wait_for
 
 TEST_SECRET = "e2e-secret-key-that-is-long-enough-0123456789abcdef"

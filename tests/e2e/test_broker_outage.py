@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from dispatcher.models import EventStatus
+from dispatcher.enums import EventStatus
 from dispatcher.org.model import Org
 from tests import factories
 from tests.e2e.conftest import e2e_env, elapsed, ready, routing_state

@@ -24,14 +24,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Notification, SupervisionOrder, Task
 from dispatcher.org.model import Org
 from dispatcher.supervision.calendar import WorkCalendar
 from dispatcher.supervision.policy import DEFAULT_POLICY
+from dispatcher.tasks.access import Actor
 from dispatcher.tasks.lifecycle import Move
-from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
+from dispatcher.tasks.moves import MoveRequest, apply_move
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.e2e.conftest import e2e_env, elapsed
 from tests.support import wait_for
@@ -51,7 +52,7 @@ def workdays_before(today: date, workdays: int) -> datetime:
 
 
 def accept_all(engine: sa.Engine, org: Org, task_ids: list[int]) -> None:
-    policy = Policy(tz=TZ, feedback_window=timedelta(days=7), time=DEFAULT_POLICY)
+    policy = DEFAULT_POLICY.with_feedback_window(timedelta(days=7))
     for task_id in task_ids:
         with unit_of_work(engine) as s:
             apply_move(

@@ -103,7 +103,7 @@ class SharedServer:
             yield self.server.url
         finally:
             self.app.state.services = _NO_SERVICES
-            services.enqueuer.broker.close()
+            services.queue.close()
 
 
 _NO_SERVICES = object()

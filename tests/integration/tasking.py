@@ -20,12 +20,12 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Notification, Task, TaskHistory, User
-from dispatcher.routing.dispatch import route_event
+from dispatcher.routing.dispatch import dispatch_event
 from dispatcher.security import hash_token, new_token
 from dispatcher.supervision.calendar import WorkCalendar
+from dispatcher.wallclock import utcnow
 from tests import factories
 
 Headers = dict[str, str]
@@ -110,7 +110,7 @@ class Desk:
 
     def route(self, event_id: str) -> int:
         with unit_of_work(self.engine) as s:
-            task = route_event(s, event_id, now=utcnow())
+            task = dispatch_event(s, event_id, now=utcnow())
             assert task is not None and task.id is not None
             return task.id
 

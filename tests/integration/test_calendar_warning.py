@@ -2,7 +2,7 @@
 
 chinese-calendar knows the years published when it was released; the policy's horizon (its
 longest clock) decides which years a deadline set today may reach. The API's clock is fixed
-(``Services.clock``) so the horizon is known whatever the date of the run.
+(``Services.now``) so the horizon is known whatever the date of the run.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def serve(
         context = shared_server.serving(settings)
         url = context.__enter__()
         stack.append(context)
-        shared_server.app.state.services.clock = lambda: now
+        shared_server.app.state.services.now = lambda: now
         return url
 
     yield start

@@ -1,4 +1,4 @@
-"""回访期满: the scheduler's FeedbackExpiry closes unanswered feedback requests as "no response" (§6)."""
+"""回访期满: the feedback-expiry job closes unanswered feedback requests as "no response" (§6)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import select
 
-from dispatcher.clock import utcnow
+from dispatcher.bootstrap import build_runtime, policy_for
 from dispatcher.db import unit_of_work
 from dispatcher.models import Task, TaskHistory
 from dispatcher.org.model import Org
-from dispatcher.routing.dispatch import route_event
+from dispatcher.routing.dispatch import dispatch_event
 from dispatcher.settings import Settings
+from dispatcher.tasks.access import Actor
 from dispatcher.tasks.lifecycle import Move
-from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
-from schedules.main import FeedbackExpiry
+from dispatcher.tasks.moves import MoveRequest, apply_move
+from dispatcher.tasks.service import expire_feedback
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.conftest import make_settings
 from tests.support import wait_for
@@ -30,8 +32,13 @@ OUTCOMES: dict[str, dict[str, Any]] = {
 }
 
 
-def policy_of(settings: Settings) -> Policy:
-    return Policy(tz=settings.tz, feedback_window=timedelta(days=settings.feedback_window_days))
+def expire(settings: Settings) -> int:
+    """One pass of the scheduler's feedback-expiry job on ``settings``' runtime."""
+    runtime = build_runtime(settings)
+    try:
+        return expire_feedback(runtime)
+    finally:
+        runtime.queue.close()
 
 
 def verified_task(
@@ -49,7 +56,7 @@ def verified_task(
     handler = Actor(login=f"h-{kind}", role="handler", unit=HANDLERS[kind])
     verifier = Actor(login=f"v-{kind}", role="verifier", unit="SHI1")
     with unit_of_work(engine) as s:
-        task = route_event(s, r.json()["event_id"], now=utcnow())
+        task = dispatch_event(s, r.json()["event_id"], now=utcnow())
         assert task is not None and task.id is not None
         assert (task.handler_unit, task.verifier_unit) == (HANDLERS[kind], "SHI1")
         task_id = task.id
@@ -59,7 +66,7 @@ def verified_task(
         (verifier, MoveRequest(move=Move.verify)),
     ):
         with unit_of_work(engine) as s:
-            apply_move(s, actor, task_id, request, now=utcnow(), org=org, policy=policy_of(settings))
+            apply_move(s, actor, task_id, request, now=utcnow(), org=org, policy=policy_for(settings))
     return task_id
 
 
@@ -100,7 +107,7 @@ def test_a_complaint_past_its_feedback_window_is_closed_as_no_response_by_the_sy
     assert waiting_before[0]["status"] == "awaiting_feedback"
     assert waiting_before[0]["feedback_due_at"] > before + timedelta(days=settings.feedback_window_days - 1)
 
-    assert FeedbackExpiry(settings)() == 1
+    assert expire(settings) == 1
 
     task, history = snapshot(engine, expired)
     assert task["status"] == "closed" and task["close_reason"] == "no_response"
@@ -113,7 +120,7 @@ def test_a_complaint_past_its_feedback_window_is_closed_as_no_response_by_the_sy
 
     # A second pass (or a second scheduler) finds nothing more to do.
     closed = snapshot(engine, expired)
-    assert FeedbackExpiry(settings)() == 0
+    assert expire(settings) == 0
     assert snapshot(engine, expired) == closed
     assert snapshot(engine, waiting) == waiting_before
 
@@ -125,7 +132,7 @@ def test_the_requesters_feedback_after_the_window_expired_is_refused(
     body = factories.complaint()
     task_id = verified_task(engine, loaded_org, settings, api_url, source, body)
     set_feedback_due(engine, task_id, utcnow() - timedelta(seconds=1))
-    assert FeedbackExpiry(settings)() == 1
+    assert expire(settings) == 1
 
     with unit_of_work(engine, read_only=True) as s:
         task = s.get(Task, task_id)
@@ -151,7 +158,10 @@ def test_the_feedback_window_setting_decides_when_an_unanswered_task_expires(
     task_id = verified_task(engine, loaded_org, short, api_url, source_headers(engine), factories.complaint())
     due = snapshot(engine, task_id)[0]["feedback_due_at"]
     assert timedelta(0) < due - utcnow() <= timedelta(seconds=1.5)
-    job = FeedbackExpiry(short)
+
+    def job() -> int:
+        return expire(short)
+
     if utcnow() < due:
         assert job() == 0  # not yet
         assert snapshot(engine, task_id)[0]["status"] == "awaiting_feedback"
@@ -172,5 +182,5 @@ def test_a_clue_closes_on_verification_and_never_waits_for_feedback(
     assert task["feedback_due_at"] is None
     assert history[-1][2:5] == ("verify", "submitted", "closed")
 
-    assert FeedbackExpiry(settings)() == 0
+    assert expire(settings) == 0
     assert snapshot(engine, clue) == (task, history)

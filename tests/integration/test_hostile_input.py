@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from dispatcher.db import unit_of_work
-from dispatcher.models import Event, EventStatus, Task
+from dispatcher.enums import EventStatus
+from dispatcher.models import Event, Task
 from dispatcher.org.model import Org
 from tests import factories
 from tests.integration.conftest import auth, get_event_row, post_event

@@ -11,7 +11,7 @@ import httpx
 import redis
 import sqlalchemy as sa
 
-from dispatcher.models import EventStatus
+from dispatcher.enums import EventStatus
 from dispatcher.org.model import Org
 from tests import factories
 from tests.integration.conftest import assert_error, auth, db_counts, get_event_row, post_event

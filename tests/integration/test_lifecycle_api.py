@@ -8,9 +8,9 @@ import httpx
 import sqlalchemy as sa
 
 from dispatcher.accounts.registry import add_user
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.org.model import Org
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.support import wait_for
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -19,15 +18,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlmodel import col, select
 
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
+from dispatcher.enums import TaskStatus
 from dispatcher.errors import DispatchError
-from dispatcher.models import Task, TaskHistory, TaskStatus
+from dispatcher.models import Task, TaskHistory
 from dispatcher.org.model import Org
+from dispatcher.supervision.policy import DEFAULT_POLICY
+from dispatcher.tasks.access import Actor
 from dispatcher.tasks.lifecycle import TRANSITIONS, Move
-from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
+from dispatcher.tasks.moves import MoveRequest, apply_move
+from dispatcher.wallclock import utcnow
 
-POLICY = Policy(tz=ZoneInfo("Asia/Shanghai"), feedback_window=timedelta(days=7))
+POLICY = DEFAULT_POLICY.with_feedback_window(timedelta(days=7))
 OUTCOMES = {
     "complaint": {"resolved": True, "reply": "已解决"},
     "clue": {"disposition": "close_out", "case_filed": False, "disciplined_count": 0},

@@ -12,14 +12,17 @@ import redis
 import sqlalchemy as sa
 from sqlmodel import select
 
-from dispatcher.clock import utcnow
+from dispatcher.bootstrap import build_runtime
 from dispatcher.db import unit_of_work
+from dispatcher.enums import EventStatus, TaskStatus
 from dispatcher.intake.outbox import relay_due
-from dispatcher.models import Event, EventStatus, Task, TaskHistory, TaskStatus
+from dispatcher.intake.service import relay
+from dispatcher.models import Event, Task, TaskHistory
 from dispatcher.org.model import Org
-from dispatcher.routing.dispatch import ROUTING_ACTOR, route_event
+from dispatcher.routing.dispatch import ROUTING_ACTOR, dispatch_event
 from dispatcher.settings import Settings
-from schedules.main import Relay
+from dispatcher.wallclock import utcnow
+from schedules.main import Job
 from tests import factories
 from tests.integration.conftest import closed_redis_url, db_counts, get_event_row, post_event
 from tests.support import wait_for
@@ -126,9 +129,9 @@ def test_routing_the_same_event_twice_creates_one_task(
     event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
 
     with unit_of_work(engine) as s:
-        first = route_event(s, event_id, now=utcnow())
+        first = dispatch_event(s, event_id, now=utcnow())
     with unit_of_work(engine) as s:
-        second = route_event(s, event_id, now=utcnow())
+        second = dispatch_event(s, event_id, now=utcnow())
 
     assert first is not None and first.status == TaskStatus.dispatched
     assert second is None
@@ -138,7 +141,7 @@ def test_routing_the_same_event_twice_creates_one_task(
 
 def test_routing_an_unknown_event_does_nothing(engine: sa.Engine, loaded_org: Org) -> None:
     with unit_of_work(engine) as s:
-        assert route_event(s, "0" * 32, now=utcnow()) is None
+        assert dispatch_event(s, "0" * 32, now=utcnow()) is None
     assert db_counts(engine)["tasks"] == 0
 
 
@@ -165,6 +168,11 @@ def make_due(engine: sa.Engine, event_id: str) -> None:
         event.relay_after = utcnow() - timedelta(seconds=1)
 
 
+def relay_job(settings: Settings) -> Job:
+    """The scheduler's outbox-relay job on ``settings`` (a failing pass is logged, not raised)."""
+    return Job("outbox-relay", build_runtime(settings, broker_timeout=2.0), relay)
+
+
 def test_the_relay_re_enqueues_an_event_whose_broker_was_down_and_the_worker_routes_it(
     engine: sa.Engine,
     loaded_org: Org,
@@ -174,11 +182,11 @@ def test_the_relay_re_enqueues_an_event_whose_broker_was_down_and_the_worker_rou
     worker: object,
 ) -> None:
     event_id = post_event(offline_broker_api_url, token, factories.complaint()).json()["event_id"]
-    relay = Relay(settings)
-    assert relay() == 0  # not due yet: relay_after is in the future
+    relay_pass = relay_job(settings)
+    assert relay_pass() == 0  # not due yet: relay_after is in the future
     make_due(engine, event_id)
 
-    assert relay() == 1
+    assert relay_pass() == 1
 
     task = wait_routed(engine, event_id)
     assert task.handler_unit == "DXZ-JW"
@@ -197,7 +205,7 @@ def test_the_relay_does_nothing_for_routed_events(
         n = relay_due(s, now=utcnow() + timedelta(days=1), enqueue=sent.extend, base=1, cap=2)
 
     assert (n, sent) == (0, [])
-    assert Relay(settings)() == 0
+    assert relay_job(settings)() == 0
 
 
 def test_the_relay_backs_off_an_event_it_re_enqueued(
@@ -230,7 +238,7 @@ def test_a_relay_whose_enqueue_fails_leaves_the_event_due(
 
     with pytest.raises(ConnectionError), unit_of_work(engine) as s:
         relay_due(s, now=utcnow(), enqueue=broken, base=1, cap=2)
-    down = Relay(settings.model_copy(update={"redis_url": closed_redis_url()}))
+    down = relay_job(settings.model_copy(update={"redis_url": closed_redis_url()}))
     assert down() == 0  # logged, not raised
 
     after = get_event_row(engine, event_id)
@@ -252,9 +260,9 @@ def test_the_relay_enqueues_through_the_real_broker_and_waits_while_a_backlog_re
     ids = [post_event(offline_broker_api_url, token, factories.clue()).json()["event_id"] for _ in range(3)]
     for event_id in ids:
         make_due(engine, event_id)
-    relay = Relay(settings)
+    relay_pass = relay_job(settings)
 
-    assert relay() == 3
+    assert relay_pass() == 3
 
     client = redis.Redis.from_url(settings.resolved_redis_url)
     try:
@@ -266,4 +274,4 @@ def test_the_relay_enqueues_through_the_real_broker_and_waits_while_a_backlog_re
     assert all(event_id in stored for event_id in ids)
     for event_id in ids:  # due again, but the routing queue still holds them: nothing is lost
         make_due(engine, event_id)
-    assert relay() == 0
+    assert relay_pass() == 0

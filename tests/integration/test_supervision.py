@@ -1,9 +1,9 @@
 """Supervision on a real database (SQLite and PostgreSQL): the sweep, the actor, the clocks on moves.
 
 Events go through the real intake API with a past ``received_at``; they are routed with
-``dispatcher.dispatch.route_event`` (what the routing worker does) and worked with the staff API
-or ``apply_move``. The supervision steps are taken by the scheduler's ``DeadlineSweep`` with an
-in-process dramatiq worker (real Redis), or by ``dispatcher.supervision.supervise`` directly on a
+``routing.dispatch.dispatch_event`` (what the routing worker does) and worked with the staff API
+or ``apply_move``. The supervision steps are taken by the scheduler's sweep (``supervision.service``)
+with an in-process dramatiq worker (real Redis), or by ``supervision.orders.supervise`` directly on a
 fixed clock. Every step must exist once per ``(task, step)``, however often and however many
 sweepers run.
 """
@@ -21,28 +21,28 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work, with_retries
+from dispatcher.enums import TaskStatus as S
 from dispatcher.models import Notification, SupervisionOrder, Task
-from dispatcher.models import TaskStatus as S
 from dispatcher.org.model import Org
-from dispatcher.routing.dispatch import route_event
+from dispatcher.routing.dispatch import dispatch_event
+from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
 from dispatcher.supervision.calendar import WorkCalendar
-from dispatcher.supervision.clocks import claim_due, supervise
+from dispatcher.supervision.orders import claim_due, supervise
 from dispatcher.supervision.policy import DEFAULT_POLICY
+from dispatcher.supervision.service import HOLD, sweep
+from dispatcher.tasks.access import Actor
 from dispatcher.tasks.lifecycle import Move
-from dispatcher.tasks.moves import Actor, MoveRequest, Policy, apply_move
-from schedules.main import DeadlineSweep
+from dispatcher.tasks.moves import MoveRequest, apply_move
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.integration.tasking import Desk, open_desk
 from tests.support import wait_for
-from workers.broker import Enqueuer
 
 TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()
-POLICY = Policy(tz=TZ, feedback_window=timedelta(days=7), time=DEFAULT_POLICY)
-HOLD = DeadlineSweep.HOLD
+POLICY = DEFAULT_POLICY.with_feedback_window(timedelta(days=7))
 
 HANDLER = Actor(login="deng.xiaoming", role="handler", unit="DXZ-JW")  # 大兴镇纪委: complaints of 大兴镇
 VERIFIER = Actor(login="fang.liqun", role="verifier", unit="SHI1")
@@ -82,7 +82,7 @@ def routed(
     """Import an event received at ``received_at`` and route it at ``dispatched`` (default: now)."""
     event_id = import_event(desk, body, received_at)
     with unit_of_work(desk.engine) as s:
-        task = route_event(s, event_id, now=dispatched or utcnow())
+        task = dispatch_event(s, event_id, now=dispatched or utcnow())
         assert task is not None and task.id is not None and task.status == S.dispatched
         return task.id
 
@@ -151,7 +151,7 @@ def test_past_events_become_warning_overdue_escalated_at_the_next_sweep_exactly_
     engine: sa.Engine,
     loaded_org: Org,
     settings: Settings,
-    broker: Any,
+    runtime: Runtime,
     request: pytest.FixtureRequest,
 ) -> None:
     now = utcnow()
@@ -174,8 +174,7 @@ def test_past_events_become_warning_overdue_escalated_at_the_next_sweep_exactly_
     unaccepted = routed(desk, factories.complaint(), received, dispatched=received)
 
     request.getfixturevalue("worker")  # started once the tasks are routed here (at the times chosen)
-    sweep = DeadlineSweep(settings, Enqueuer(broker))
-    assert sweep() == 4  # every task with a running clock that has something due; `fresh` is not
+    assert sweep(runtime) == 4  # every task with a running clock that has something due; `fresh` is not
     expected = {
         late: RESOLVE_STEPS,
         nearly: ["resolve.warning"],
@@ -228,7 +227,7 @@ def test_past_events_become_warning_overdue_escalated_at_the_next_sweep_exactly_
 
     # again and again: the sweep finds nothing due, the actor run by hand takes nothing twice
     before = (len(orders(engine)), len(supervision_notes(engine)))
-    assert sweep() == 0
+    assert sweep(runtime) == 0
     for task_id in [*expected, fresh]:
         with unit_of_work(engine) as s:
             assert supervise(s, task_id, now=utcnow(), policy=DEFAULT_POLICY, org=loaded_org) == []
@@ -245,7 +244,7 @@ def test_two_sweepers_racing_take_each_step_once(
     engine: sa.Engine,
     loaded_org: Org,
     settings: Settings,
-    broker: Any,
+    runtime: Runtime,
     request: pytest.FixtureRequest,
 ) -> None:
     today = utcnow().astimezone(TZ).date()
@@ -257,7 +256,6 @@ def test_two_sweepers_racing_take_each_step_once(
         move(engine, loaded_org, HANDLER, ids[-1], utcnow(), Move.accept)
 
     request.getfixturevalue("worker")
-    sweeps = [DeadlineSweep(settings, Enqueuer(broker)) for _ in range(2)]
     barrier = threading.Barrier(4)
     claimed: list[int] = []
     errors: list[BaseException] = []
@@ -265,7 +263,7 @@ def test_two_sweepers_racing_take_each_step_once(
     def sweeper(i: int) -> None:
         try:
             barrier.wait(10)
-            claimed.append(sweeps[i]())
+            claimed.append(sweep(runtime))
         except BaseException as exc:
             errors.append(exc)
 
@@ -531,7 +529,8 @@ def test_designation_restarts_the_accept_clock(desk: Desk, engine: sa.Engine, lo
 def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_each(
     desk: Desk, engine: sa.Engine, loaded_org: Org
 ) -> None:
-    from dispatcher.tasks.extensions import ExtensionRequest, decide_extension, request_extension
+    from dispatcher.tasks import extensions
+    from dispatcher.tasks.extensions import ExtensionRequest
 
     t0 = at("2026-03-02 10:00")  # Monday; 5 working days → due Monday 03-09 17:30
     task_id = routed(desk, factories.complaint(), t0, dispatched=t0)
@@ -540,12 +539,12 @@ def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_
         task_id: ["resolve.warning", "resolve.overdue"]
     }
     with unit_of_work(engine) as s:  # 10 more calendar days (the policy's extension kind) → 03-19 17:30
-        ext = request_extension(
+        ext = extensions.ask(
             s, HANDLER, task_id, ExtensionRequest(days=10, reason="需调取银行流水"),
             now=at("2026-03-10 09:30"), org=loaded_org, policy=POLICY,
         )  # fmt: skip
         assert ext.id is not None
-        decide_extension(
+        extensions.decide(
             s, LEADER, task_id, ext.id, approve=True, note="同意", now=at("2026-03-10 10:00"), org=loaded_org,
             policy=POLICY,
         )  # fmt: skip

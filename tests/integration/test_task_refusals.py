@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dispatcher.models import TaskStatus
+from dispatcher.enums import TaskStatus
 from dispatcher.org.model import Org
 from dispatcher.tasks.lifecycle import TRANSITIONS, Move, allowed_moves
 from tests import factories

@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from dispatcher.clock import utcnow
 from dispatcher.db import unit_of_work
 from dispatcher.models import Extension, SupervisionOrder
 from dispatcher.org.model import Org
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.integration.tasking import Desk, error_of, open_desk
 from tests.web_helpers import add_staff, web_login

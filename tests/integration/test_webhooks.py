@@ -25,16 +25,17 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from dispatcher.accounts.registry import add_user
-from dispatcher.clock import utcnow
+from dispatcher.bootstrap import build_runtime
 from dispatcher.db import unit_of_work
 from dispatcher.models import Notification, Task
+from dispatcher.notify.service import relay_webhooks
 from dispatcher.org import store
 from dispatcher.org.loader import check_org_text
 from dispatcher.org.model import Org
 from dispatcher.org.store import save_org
-from dispatcher.routing.dispatch import route_event
+from dispatcher.routing.dispatch import dispatch_event
 from dispatcher.settings import Settings
-from schedules.main import WebhookRelay
+from dispatcher.wallclock import utcnow
 from tests import factories
 from tests.conftest import EXAMPLE_ORG, make_settings
 from tests.support import wait_for
@@ -487,7 +488,7 @@ def test_the_webhook_relay_enqueues_a_stale_never_attempted_delivery_and_it_is_d
     # Routed in the database without the worker: the tasks' webhook deliveries were never enqueued.
     lost, fresh = (post_event(api_url, source, factories.complaint()) for _ in range(2))
     with unit_of_work(engine) as s:
-        lost_task, fresh_task = (route_event(s, e, now=utcnow()) for e in (lost, fresh))
+        lost_task, fresh_task = (dispatch_event(s, e, now=utcnow()) for e in (lost, fresh))
         assert lost_task is not None and fresh_task is not None
         lost_id, fresh_id = lost_task.id, fresh_task.id
     with unit_of_work(engine) as s:
@@ -499,7 +500,11 @@ def test_the_webhook_relay_enqueues_a_stale_never_attempted_delivery_and_it_is_d
 
     relay_broker = build_broker(settings, timeout=2.0)
     try:
-        relay = WebhookRelay(settings, Enqueuer(relay_broker))
+        scheduler = build_runtime(settings, queue=Enqueuer(relay_broker))  # the scheduler's own runtime
+
+        def relay() -> int:
+            return relay_webhooks(scheduler)
+
         assert relay() == 1  # only the stale one; the fresh one may still be on its way
         worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
         worker.start()

@@ -9,10 +9,10 @@ import pytest
 
 from dispatcher.supervision.calendar import CalendarSource, WorkCalendar, YearOverride
 from dispatcher.supervision.deadlines import (
-    Clock,
     DayKind,
     Frame,
     OfficeHours,
+    TimeLimit,
     day_zero,
     due_at,
     extend,
@@ -72,27 +72,27 @@ def test_policy_overrides_give_a_new_year_its_holidays_and_make_up_days() -> Non
     ("received", "clock", "due"),
     [
         # an ordinary week: received in office hours counts that day as day 0
-        ("2026-11-16 10:00", Clock(1), "2026-11-17 17:30"),
-        ("2026-11-16 10:00", Clock(5), "2026-11-23 17:30"),
+        ("2026-11-16 10:00", TimeLimit(1), "2026-11-17 17:30"),
+        ("2026-11-16 10:00", TimeLimit(5), "2026-11-23 17:30"),
         # received on Friday after hours or at the weekend: day 0 is Monday
-        ("2026-11-20 18:00", Clock(1), "2026-11-24 17:30"),
-        ("2026-11-21 09:00", Clock(1), "2026-11-24 17:30"),
-        ("2026-11-20 17:29", Clock(1), "2026-11-23 17:30"),
+        ("2026-11-20 18:00", TimeLimit(1), "2026-11-24 17:30"),
+        ("2026-11-21 09:00", TimeLimit(1), "2026-11-24 17:30"),
+        ("2026-11-20 17:29", TimeLimit(1), "2026-11-23 17:30"),
         # the eve of National Day: the Golden Week does not count, the make-up Saturday does
-        ("2026-09-30 16:00", Clock(1), "2026-10-08 17:30"),
-        ("2026-09-30 18:00", Clock(1), "2026-10-09 17:30"),
-        ("2026-09-30 16:00", Clock(3), "2026-10-10 17:30"),
-        ("2026-09-30 16:00", Clock(5), "2026-10-13 17:30"),
+        ("2026-09-30 16:00", TimeLimit(1), "2026-10-08 17:30"),
+        ("2026-09-30 18:00", TimeLimit(1), "2026-10-09 17:30"),
+        ("2026-09-30 16:00", TimeLimit(3), "2026-10-10 17:30"),
+        ("2026-09-30 16:00", TimeLimit(5), "2026-10-13 17:30"),
         # Spring Festival 2026 with its make-up Saturdays (2-14 and 2-28)
-        ("2026-02-13 10:00", Clock(1), "2026-02-14 17:30"),
-        ("2026-02-13 10:00", Clock(2), "2026-02-24 17:30"),
-        ("2026-02-14 18:00", Clock(1), "2026-02-25 17:30"),
+        ("2026-02-13 10:00", TimeLimit(1), "2026-02-14 17:30"),
+        ("2026-02-13 10:00", TimeLimit(2), "2026-02-24 17:30"),
+        ("2026-02-14 18:00", TimeLimit(1), "2026-02-25 17:30"),
         # calendar-day clocks ignore working days and office hours
-        ("2026-09-30 16:00", Clock(30, C), "2026-10-30 23:59:59"),
-        ("2026-11-21 23:00", Clock(1, C), "2026-11-22 23:59:59"),
+        ("2026-09-30 16:00", TimeLimit(30, C), "2026-10-30 23:59:59"),
+        ("2026-11-21 23:00", TimeLimit(1, C), "2026-11-22 23:59:59"),
     ],
 )
-def test_deadlines(received: str, clock: Clock, due: str) -> None:
+def test_deadlines(received: str, clock: TimeLimit, due: str) -> None:
     assert due_at(at(received), clock, FRAME) == at(due)
 
 
@@ -103,7 +103,7 @@ def test_day_zero_uses_the_policy_timezone_not_utc() -> None:
 
 def test_office_hours_are_configurable() -> None:
     frame = Frame(calendar=CAL, tz=TZ, hours=OfficeHours(time(9), time(18)))
-    assert due_at(at("2026-11-16 17:45"), Clock(1), frame) == at("2026-11-17 18:00")
+    assert due_at(at("2026-11-16 17:45"), TimeLimit(1), frame) == at("2026-11-17 18:00")
     with pytest.raises(ValueError):
         OfficeHours(time(18), time(9))
 
@@ -139,7 +139,7 @@ def test_the_warning_falls_when_three_quarters_of_the_clock_is_used(
 
 def test_a_suspension_across_a_holiday_costs_no_working_days() -> None:
     # Monday 9-28: 9-29, 9-30, (Golden Week), 10-08, 10-09 and the make-up Saturday 10-10
-    due = due_at(at("2026-09-28 10:00"), Clock(5), FRAME)
+    due = due_at(at("2026-09-28 10:00"), TimeLimit(5), FRAME)
     assert due == at("2026-10-10 17:30")
     left = pause(
         due, at("2026-09-29 10:00"), W, FRAME
@@ -149,7 +149,7 @@ def test_a_suspension_across_a_holiday_costs_no_working_days() -> None:
 
 
 def test_a_calendar_clock_pauses_in_wall_time() -> None:
-    due = due_at(at("2026-11-01 10:00"), Clock(30, C), FRAME)
+    due = due_at(at("2026-11-01 10:00"), TimeLimit(30, C), FRAME)
     left = pause(due, at("2026-11-10 00:00"), C, FRAME)
     assert resume(left, at("2026-11-20 00:00"), FRAME) == due + timedelta(days=10)
 
@@ -177,16 +177,25 @@ def test_an_extension_moves_the_deadline_by_days_of_its_own_kind(
 
 def test_a_task_shows_its_time_left_and_turns_overdue() -> None:
     from dispatcher.models import Task
-    from dispatcher.tasks.views import resolve_deadline
+    from dispatcher.supervision.policy import DEFAULT_POLICY
+    from dispatcher.supervision.status import time_left
+    from dispatcher.web.labels import deadline_text
+
+    def resolve_deadline(task: Task, *, now: datetime) -> dict[str, object]:
+        return time_left(task, policy=DEFAULT_POLICY, now=now)
 
     received = at("2026-11-16 10:00")  # a complaint: 5 working days → due Monday 11-23 17:30
     task = Task(kind="complaint", ledger_no="TS-2026-000001", status="accepted", rule="r", reason="r",
                 received_at=received, created_at=received, updated_at=received)  # fmt: skip
     on_time = resolve_deadline(task, now=at("2026-11-17 10:00"))
     assert (on_time["state"], on_time["due_at"]) == ("on_time", at("2026-11-23 17:30").isoformat())
-    assert on_time["label"].startswith("办结剩余6天")
+    assert on_time["label"].startswith("resolve due in 6d") and on_time["clock"] == "resolve"
+    assert deadline_text(on_time, task.status).startswith("办结剩余6天")
     assert resolve_deadline(task, now=at("2026-11-23 09:00"))["state"] == "warning"
     late = resolve_deadline(task, now=at("2026-11-24 19:30"))
-    assert (late["state"], late["label"]) == ("overdue", "办结超期1天2小时")
+    assert (late["state"], late["label"]) == ("overdue", "resolve overdue by 1d 2h")
+    assert deadline_text(late, task.status) == "办结超期1天2小时"
     task.status = "closed"
-    assert resolve_deadline(task, now=at("2026-11-24 19:30"))["label"] == "已办结"
+    closed = resolve_deadline(task, now=at("2026-11-24 19:30"))
+    assert (closed["clock"], closed["label"]) == (None, "closed")
+    assert deadline_text(closed, task.status) == "已办结"

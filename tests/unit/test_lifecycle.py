@@ -7,7 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dispatcher.models import TaskStatus as S
+from dispatcher.enums import TaskStatus as S
 from dispatcher.tasks.lifecycle import TRANSITIONS, IllegalMove, Move, allowed_moves, next_status
 
 HAPPY_COMPLAINT = [

@@ -68,15 +68,14 @@ def test_no_file_means_the_defaults_and_a_bad_file_is_one_config_error(tmp_path:
     assert load_policy(None) is DEFAULT_POLICY
     bad = tmp_path / "policy.yaml"
     bad.write_text("warning_threshold: 2\n")
-    with pytest.raises(ConfigError, match=r"policy\.yaml:1: warning_threshold"):
+    with pytest.raises(ConfigError, match=r"policy\.yaml: 1 problem") as caught:
         load_policy(bad)
+    assert [d.split(": ", 2)[:2] for d in caught.value.details] == [[f"{bad}:1", "warning_threshold"]]
 
 
 def test_the_feedback_window_comes_from_the_policy_unless_a_setting_overrides_it() -> None:
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
-
-    from dispatcher.tasks.moves import Policy
 
     tz = ZoneInfo("Asia/Shanghai")
     verified = datetime(2026, 11, 16, 10, 0, tzinfo=tz)
@@ -87,7 +86,9 @@ def test_the_feedback_window_comes_from_the_policy_unless_a_setting_overrides_it
         "complaint": KindClocks(resolve=ClockSpec(days=5), feedback=ClockSpec(days=3)),
     }
     policy = DEFAULT_POLICY.model_copy(update={"clocks": clocks})
-    by_policy = Policy(tz=tz, feedback_window=None, time=policy)
-    assert by_policy.feedback_due("complaint", verified) == datetime(2026, 11, 19, 17, 30, tzinfo=tz)
-    by_setting = Policy(tz=tz, feedback_window=timedelta(hours=1), time=policy)
+    assert policy.feedback_due("complaint", verified) == datetime(2026, 11, 19, 17, 30, tzinfo=tz)
+    by_setting = policy.with_feedback_window(timedelta(hours=1))
     assert by_setting.feedback_due("complaint", verified) == verified + timedelta(hours=1)
+    assert policy.with_feedback_window(None).feedback_due("complaint", verified) == policy.feedback_due(
+        "complaint", verified
+    )

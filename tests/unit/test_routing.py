@@ -10,7 +10,7 @@ import pytest
 
 from dispatcher.org.loader import check_org_text, load_org_file
 from dispatcher.org.model import Org
-from dispatcher.routing.rules import DISPATCH, TRIAGE, RouteDecision, route
+from dispatcher.routing.rules import DISPATCH, TRIAGE, RouteDecision, decide_route
 
 EXAMPLE = load_org_file(Path(__file__).resolve().parents[2] / "examples" / "org.yaml")
 
@@ -145,7 +145,7 @@ def test_the_inline_org_builder_makes_orgs_the_loader_accepts(shape: tuple[int, 
 def test_an_unknown_township_goes_to_triage_naming_what_was_given(
     kind: str, payload: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
-    decision = route(kind, payload, EXAMPLE, {})
+    decision = decide_route(kind, payload, EXAMPLE, {})
 
     assert_decision(
         decision, outcome=TRIAGE, rule="unknown_township", handler=None, verifier=None, reason_has=reason_has
@@ -172,7 +172,7 @@ def test_the_township_is_found_by_code_name_alias_or_unique_village(
 ) -> None:
     payload = complaint(township, **({"village": village} if village else {}))
 
-    decision = route("complaint", payload, EXAMPLE, {})
+    decision = decide_route("complaint", payload, EXAMPLE, {})
 
     assert decision.outcome == DISPATCH
     assert decision.township == expected
@@ -180,7 +180,7 @@ def test_the_township_is_found_by_code_name_alias_or_unique_village(
 
 
 def test_an_unknown_kind_goes_to_triage() -> None:
-    decision = route("petition", {"township": "大兴镇"}, EXAMPLE, {})
+    decision = decide_route("petition", {"township": "大兴镇"}, EXAMPLE, {})
 
     assert_decision(
         decision, outcome=TRIAGE, rule="unknown_kind", handler=None, verifier=None, reason_has=("petition",)
@@ -201,7 +201,7 @@ def test_an_unknown_kind_goes_to_triage() -> None:
 def test_a_complaint_goes_to_its_township_commission_verified_by_the_zones_room(
     township: str, handler: str, verifier: str, reason_has: tuple[str, ...]
 ) -> None:
-    decision = route("complaint", complaint(township), EXAMPLE, {})
+    decision = decide_route("complaint", complaint(township), EXAMPLE, {})
 
     assert_decision(
         decision,
@@ -231,7 +231,7 @@ def test_a_complaint_goes_to_its_township_commission_verified_by_the_zones_room(
 def test_a_complaint_is_escalated_to_the_room_when_about_the_commission_a_township_official_or_major(
     extra: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
-    decision = route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
+    decision = decide_route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
 
     assert_decision(
         decision,
@@ -251,13 +251,13 @@ def test_a_village_level_normal_complaint_stays_in_the_township(
 ) -> None:
     extra = {k: v for k, v in {"about_rank": about_rank, "severity": severity}.items() if v}
 
-    decision = route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
+    decision = decide_route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
 
     assert decision.rule == "complaint_township"
 
 
 def test_a_complaint_about_another_unit_stays_in_the_township() -> None:
-    decision = route("complaint", complaint("大兴镇", about_unit="县住房和城乡建设局"), EXAMPLE, {})
+    decision = decide_route("complaint", complaint("大兴镇", about_unit="县住房和城乡建设局"), EXAMPLE, {})
 
     assert_decision(decision, outcome=DISPATCH, rule="complaint_township", handler="DXZ-JW", verifier="SHI1")
     assert decision.recused_logins == ("kang.wei", "shi.yuting")
@@ -271,7 +271,7 @@ def test_a_complaint_is_escalated_when_every_handler_of_the_commission_is_recuse
         recusals={"h.T11-JW": [{"township": "东湖镇"}]},
     )
 
-    decision = route("complaint", complaint("东湖镇"), org, {})
+    decision = decide_route("complaint", complaint("东湖镇"), org, {})
 
     assert_decision(
         decision,
@@ -294,7 +294,7 @@ def test_a_complaint_stays_in_the_township_while_one_handler_of_the_commission_i
     }
     org = build_org(2, extra_staff=(recusing,))
 
-    decision = route("complaint", complaint("东湖镇"), org, {})
+    decision = decide_route("complaint", complaint("东湖镇"), org, {})
 
     assert_decision(decision, outcome=DISPATCH, rule="complaint_township", handler="T11-JW", verifier="R1")
     assert decision.recused_logins == ("x0",)
@@ -317,7 +317,7 @@ def test_a_complaint_stays_in_the_township_while_one_handler_of_the_commission_i
 def test_a_complaint_goes_to_triage_when_no_unit_may_handle_or_verify_it(
     extra: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
-    decision = route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
+    decision = decide_route("complaint", complaint("大兴镇", **extra), EXAMPLE, {})
 
     assert_decision(
         decision, outcome=TRIAGE, rule="no_eligible_unit", handler=None, verifier=None, reason_has=reason_has
@@ -343,7 +343,7 @@ def test_an_enterprise_request_goes_to_the_mapped_department_verified_by_the_com
 ) -> None:
     payload = enterprise(category, **({"township": township} if township else {}))
 
-    decision = route("enterprise_request", payload, EXAMPLE, {})
+    decision = decide_route("enterprise_request", payload, EXAMPLE, {})
 
     assert_decision(
         decision,
@@ -358,7 +358,7 @@ def test_an_enterprise_request_goes_to_the_mapped_department_verified_by_the_com
 
 @pytest.mark.parametrize("category", ["其他", "环境保护", ""])
 def test_an_enterprise_request_of_an_unmapped_category_goes_to_triage(category: str) -> None:
-    decision = route("enterprise_request", enterprise(category, township="大兴镇"), EXAMPLE, {})
+    decision = decide_route("enterprise_request", enterprise(category, township="大兴镇"), EXAMPLE, {})
 
     assert_decision(
         decision,
@@ -381,7 +381,7 @@ def test_an_enterprise_request_of_an_unmapped_category_goes_to_triage(category: 
 def test_an_enterprise_request_goes_to_triage_when_the_department_or_verifier_is_recused(login: str) -> None:
     org = build_org(1, recusals={login: [{"unit": "青禾食品有限公司"}]})
 
-    decision = route("enterprise_request", enterprise("市场监管"), org, {})
+    decision = decide_route("enterprise_request", enterprise("市场监管"), org, {})
 
     assert_decision(
         decision,
@@ -395,7 +395,9 @@ def test_an_enterprise_request_goes_to_triage_when_the_department_or_verifier_is
 
 
 def test_an_enterprise_request_never_goes_to_the_unit_it_names_as_the_enterprise() -> None:
-    decision = route("enterprise_request", enterprise("市场监管", name="县市场监督管理局"), build_org(1), {})
+    decision = decide_route(
+        "enterprise_request", enterprise("市场监管", name="县市场监督管理局"), build_org(1), {}
+    )
 
     assert_decision(
         decision,
@@ -422,7 +424,7 @@ def test_an_enterprise_request_never_goes_to_the_unit_it_names_as_the_enterprise
 def test_a_township_rank_county_rank_or_serious_clue_is_escalated_to_the_zones_room(
     payload: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
-    decision = route("clue", payload, EXAMPLE, {"FDX-JW": 0})
+    decision = decide_route("clue", payload, EXAMPLE, {"FDX-JW": 0})
 
     assert_decision(
         decision,
@@ -454,7 +456,7 @@ def test_a_township_rank_county_rank_or_serious_clue_is_escalated_to_the_zones_r
 def test_a_village_clue_is_cross_handled_by_the_least_busy_other_township_of_the_zone(
     township: str, counts: dict[str, int], handler: str, count: int
 ) -> None:
-    decision = route("clue", clue(township), EXAMPLE, counts)
+    decision = decide_route("clue", clue(township), EXAMPLE, counts)
 
     own = EXAMPLE.find_township(township)
     assert own is not None
@@ -480,7 +482,7 @@ def test_a_clue_is_never_routed_to_the_subjects_township() -> None:
         counts = {u.code: 99 for u in EXAMPLE.township_commissions.values()}
         counts[EXAMPLE.township_commissions[township.code].code] = 0
 
-        decision = route("clue", clue(township.code), EXAMPLE, counts)
+        decision = decide_route("clue", clue(township.code), EXAMPLE, counts)
 
         assert decision.rule == "cross_handling"
         assert decision.handler_unit != EXAMPLE.township_commissions[township.code].code
@@ -489,7 +491,7 @@ def test_a_clue_is_never_routed_to_the_subjects_township() -> None:
 def test_a_clue_is_not_cross_handled_by_the_subjects_own_unit() -> None:
     counts = {"CGJD-JW": 0, "FDX-JW": 1, "HSZ-JW": 2}
 
-    decision = route("clue", clue("大兴镇", unit="城关街道纪工委"), EXAMPLE, counts)
+    decision = decide_route("clue", clue("大兴镇", unit="城关街道纪工委"), EXAMPLE, counts)
 
     assert (decision.rule, decision.handler_unit) == ("cross_handling", "FDX-JW")
 
@@ -509,7 +511,7 @@ def test_a_clue_skips_a_township_whose_handlers_are_all_recused() -> None:
         }
     )
 
-    decision = route("clue", clue("石桥镇", name="尹国强"), org, {"LHX-JW": 0, "BSZ-JW": 3})
+    decision = decide_route("clue", clue("石桥镇", name="尹国强"), org, {"LHX-JW": 0, "BSZ-JW": 3})
 
     assert (decision.rule, decision.handler_unit) == ("cross_handling", "BSZ-JW")
     assert {"ou.li", "qin.dawei", "yu.xuelian", "yin.shaohua"} <= set(decision.recused_logins)
@@ -542,7 +544,7 @@ def test_a_clue_skips_a_township_whose_handlers_are_all_recused() -> None:
 def test_a_clue_falls_back_to_the_room_when_no_other_township_is_eligible(
     org: Org, payload: dict[str, Any], excluded: str
 ) -> None:
-    decision = route("clue", payload, org, {})
+    decision = decide_route("clue", payload, org, {})
 
     assert_decision(
         decision,
@@ -573,7 +575,7 @@ def test_a_clue_falls_back_to_the_room_when_no_other_township_is_eligible(
 def test_an_escalated_clue_goes_to_triage_when_the_room_or_case_office_is_conflicted(
     payload: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
-    decision = route("clue", payload, EXAMPLE, {})
+    decision = decide_route("clue", payload, EXAMPLE, {})
 
     assert_decision(
         decision, outcome=TRIAGE, rule="no_eligible_unit", handler=None, verifier=None, reason_has=reason_has
@@ -582,7 +584,7 @@ def test_an_escalated_clue_goes_to_triage_when_the_room_or_case_office_is_confli
 
 
 def test_a_clue_goes_to_triage_when_neither_another_township_nor_the_room_is_eligible() -> None:
-    decision = route("clue", clue("东湖镇", unit="第1纪检监察室"), build_org(1), {})
+    decision = decide_route("clue", clue("东湖镇", unit="第1纪检监察室"), build_org(1), {})
 
     assert_decision(
         decision,
@@ -622,7 +624,7 @@ def test_a_clue_goes_to_triage_when_neither_another_township_nor_the_room_is_eli
 def test_recused_logins_list_everyone_whose_recusals_name_the_subject_their_unit_or_township(
     payload: dict[str, Any], expected: tuple[str, ...]
 ) -> None:
-    decision = route("clue", payload, EXAMPLE, {})
+    decision = decide_route("clue", payload, EXAMPLE, {})
 
     assert decision.outcome == DISPATCH
     assert decision.recused_logins == expected
@@ -631,7 +633,7 @@ def test_recused_logins_list_everyone_whose_recusals_name_the_subject_their_unit
 def test_a_recused_room_verifier_moves_verification_to_the_case_office() -> None:
     org = build_org(2, recusals={"v.R1": [{"person": "赵德明"}]})
 
-    decision = route("clue", clue("东湖镇"), org, {})
+    decision = decide_route("clue", clue("东湖镇"), org, {})
 
     assert_decision(
         decision,
@@ -659,7 +661,7 @@ def test_a_recused_room_verifier_moves_verification_to_the_case_office() -> None
 def test_a_triaged_unknown_township_still_lists_person_and_unit_recusals(
     kind: str, payload: dict[str, object], expected: set[str]
 ) -> None:
-    decision = route(kind, payload, EXAMPLE, {})
+    decision = decide_route(kind, payload, EXAMPLE, {})
 
     assert decision.rule == "unknown_township"
     assert expected <= set(decision.recused_logins)

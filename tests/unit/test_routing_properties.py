@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.org.model import Org, Unit, UnitKind
-from dispatcher.routing.rules import DISPATCH, TRIAGE, route
+from dispatcher.routing.rules import DISPATCH, TRIAGE, decide_route
 
 TOWNSHIP_NAMES = ("东湖镇", "西山乡", "南坪镇", "北岭乡", "中和镇", "金沙镇", "银杏乡", "桃源镇")
 EXTRA_NAMES = ("桂花镇", "石门乡", "清水镇", "龙泉乡", "白鹤镇", "凤凰乡", "梨园镇")
@@ -281,7 +281,7 @@ def test_a_clue_is_never_handled_or_verified_by_the_subjects_unit_or_township(
 ) -> None:
     org, payload, counts = case
 
-    decision = route("clue", payload, org, counts)
+    decision = decide_route("clue", payload, org, counts)
 
     if decision.outcome == DISPATCH:
         facts = facts_of(org, payload)
@@ -301,7 +301,7 @@ def test_everyone_whose_recusals_name_the_subject_their_unit_or_township_is_recu
     org, payload, counts = case
     facts = facts_of(org, payload)
 
-    decision = route("clue", payload, org, counts)
+    decision = decide_route("clue", payload, org, counts)
 
     assert must_recuse(org, facts) == set(decision.recused_logins)
 
@@ -313,7 +313,7 @@ def test_a_dispatched_unit_keeps_a_handler_and_verifier_who_are_not_recused(
 ) -> None:
     kind, org, payload, counts = case
 
-    decision = route(kind, payload, org, counts)
+    decision = decide_route(kind, payload, org, counts)
 
     if decision.outcome == DISPATCH:
         recused = set(decision.recused_logins)
@@ -331,7 +331,7 @@ def test_routing_never_raises_and_always_dispatches_or_triages(
 ) -> None:
     kind, org, payload, counts = case
 
-    decision = route(kind, payload, org, counts)
+    decision = decide_route(kind, payload, org, counts)
 
     assert decision.outcome in (DISPATCH, TRIAGE)
     assert decision.reason
@@ -353,7 +353,7 @@ def test_cross_handling_picks_an_eligible_township_with_the_fewest_open_tasks(
     payload = {**payload, "severity": "normal", "subject": {**payload["subject"], "rank": "village"}}
     facts = facts_of(org, payload)
 
-    decision = route("clue", payload, org, counts)
+    decision = decide_route("clue", payload, org, counts)
 
     if facts.township is None:
         assert decision.rule == "unknown_township"

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dispatcher.enums import RUNNING_CLOCK as PHASES
+from dispatcher.enums import TaskStatus as S
 from dispatcher.models import Task
-from dispatcher.models import TaskStatus as S
 from dispatcher.supervision.clocks import (
-    PHASES,
-    Running,
+    RunningClock as Running,
+)
+from dispatcher.supervision.clocks import (
     Step,
     clock_changes,
     next_check,

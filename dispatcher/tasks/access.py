@@ -1,0 +1,156 @@
+"""Who may see a task and who may make which move on it (DESIGN §8), in one place.
+
+``can_see`` and its SQL mirror ``visible`` decide visibility (another unit's task is not even
+acknowledged: ``NotFound``); ``may`` decides a move by role and unit; recusal (回避) is checked
+by the guarded write (``tasks.guard``) for every move and extension alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from dispatcher.enums import WORKING, Role
+from dispatcher.enums import TaskStatus as S
+from dispatcher.errors import NotFound
+from dispatcher.models import Task, User
+from dispatcher.org.model import Org
+from dispatcher.tasks.lifecycle import Move, allowed_moves
+
+#: Not staff roles, but actors all the same: the routing and supervision workers, the scheduler
+#: (``system``) and the requester's platform relaying feedback (``source``).
+SYSTEM, SOURCE = "system", "source"
+
+#: Moves a handler of the handling unit makes.
+HANDLER_MOVES = frozenset({Move.accept, Move.return_, Move.progress, Move.submit, Move.suspend, Move.resume})
+VERIFIER_MOVES = frozenset({Move.verify, Move.reject})
+LEADER_MOVES = frozenset({Move.designate, Move.co_handle, Move.route})
+#: Moves only the requester's platform or the system makes (not through the staff API).
+REQUESTER_MOVES = frozenset({Move.feedback_close, Move.feedback_reopen, Move.feedback_expire})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a staff member, a source (the requester's platform) or the system."""
+
+    login: str
+    role: str
+    unit: str | None = None
+    #: Zones this person leads (协作区组长).
+    zones: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, user: User, org: Org | None) -> Actor:
+        zones: set[str] = set()
+        if org is not None and user.role == Role.zone_leader:
+            zones = {z.code for z in org.zones if user.login in z.leaders}
+            unit = org.units_by_code.get(user.unit_code)
+            if unit is not None and unit.zone:
+                zones.add(unit.zone)
+        return cls(login=user.login, role=user.role, unit=user.unit_code, zones=frozenset(zones))
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(login=f"{SYSTEM}:{name}", role=SYSTEM)
+
+    @classmethod
+    def source(cls, name: str) -> Actor:
+        return cls(login=f"{SOURCE}:{name}", role=SOURCE)
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in (Role.admin, Role.oncall, SYSTEM)
+
+    def leads(self, task: Task) -> bool:
+        """An admin, or a zone leader of the task's zone."""
+        return self.role == Role.admin or (self.role == Role.zone_leader and task.zone_code in self.zones)
+
+
+def can_see(actor: Actor, task: Task) -> bool:
+    if actor.sees_everything or actor.role == SOURCE:  # a source reaches a task only through its own event
+        return True
+    if actor.login in task.assisting_logins:  # 增派人员: staff a zone leader added by name
+        return True
+    if actor.role == Role.zone_leader:
+        return task.zone_code in actor.zones
+    return actor.unit is not None and (
+        actor.unit in (task.handler_unit, task.verifier_unit) or actor.unit in task.assisting_units
+    )
+
+
+def visible(actor: Actor) -> Any:
+    """The SQL condition matching the tasks ``actor`` may see (mirror of ``can_see``)."""
+    if actor.sees_everything:
+        return sa.true()
+    # Assisting units and logins are JSON lists: match the quoted code inside (portable across backends).
+    named = sa.cast(Task.assisting_logins, sa.String).contains(f'"{actor.login}"', autoescape=True)
+    if actor.role == Role.zone_leader:
+        return sa.or_(col(Task.zone_code).in_(sorted(actor.zones)), named)
+    unit = actor.unit or ""
+    return sa.or_(
+        col(Task.handler_unit) == unit,
+        col(Task.verifier_unit) == unit,
+        sa.cast(Task.assisting_units, sa.String).contains(f'"{unit}"', autoescape=True),
+        named,
+    )
+
+
+def get_task(session: Session, actor: Actor, task_id: int) -> Task:
+    """The task, if ``actor`` may see it; ``NotFound`` otherwise (another unit's task is not acknowledged)."""
+    task = session.get(Task, task_id)
+    if task is None or not can_see(actor, task):
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def may(actor: Actor, task: Task, move: Move) -> bool:
+    """Whether ``actor``'s role and unit allow ``move`` on ``task`` (recusal is checked apart)."""
+    if actor.role == SYSTEM:
+        return True
+    if move in REQUESTER_MOVES:
+        return actor.role == SOURCE
+    if move in LEADER_MOVES:
+        return actor.leads(task) or (move is Move.route and actor.role == Role.oncall)
+    if move in VERIFIER_MOVES:
+        return actor.role == Role.verifier and actor.unit == task.verifier_unit
+    if move is Move.progress and actor.role == Role.handler:
+        return (
+            actor.unit == task.handler_unit
+            or actor.unit in task.assisting_units
+            or actor.login in task.assisting_logins
+        )
+    return actor.role == Role.handler and actor.unit == task.handler_unit
+
+
+def moves_for(actor: Actor, task: Task) -> list[Move]:
+    """The moves ``actor`` could make on ``task`` right now (the buttons a page shows)."""
+    if actor.login in task.recused_logins:
+        return []
+    return [m for m in allowed_moves(S(task.status)) if m not in REQUESTER_MOVES and may(actor, task, m)]
+
+
+def may_reveal(actor: Actor, task: Task) -> bool:
+    """Only the handling unit's staff and the zone's leader may see who reported or complained."""
+    if actor.login in task.recused_logins:
+        return False
+    if actor.role == Role.zone_leader:
+        return task.zone_code in actor.zones
+    return actor.role in (Role.handler, Role.verifier) and actor.unit == task.handler_unit
+
+
+def may_request_extension(actor: Actor, task: Task) -> bool:
+    """延期申请: a handler of the handling unit."""
+    return actor.role == Role.handler and actor.unit is not None and actor.unit == task.handler_unit
+
+
+def may_decide_extension(actor: Actor, task: Task) -> bool:
+    """延期审批: the zone leader of the task's zone, or an admin."""
+    return actor.leads(task)
+
+
+def extension_open(task: Task) -> bool:
+    """Whether the resolve clock runs, the only time an extension can be asked for or granted."""
+    return task.status in WORKING

@@ -1,0 +1,237 @@
+"""The use cases on tasks, called alike by the API, the pages, the CLI and the scheduler.
+
+Each opens a unit of work on the runtime, finds who is acting (``Actor``, from the user and the
+org in force), calls the core, answers what the caller shows, and after the commit hands any
+new webhook deliveries to the workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from dispatcher.errors import Conflict, Forbidden, NotFound
+from dispatcher.models import Event, IdentityReveal, Source, Task, User
+from dispatcher.notify.webhooks import pending_webhooks
+from dispatcher.org.model import Org
+from dispatcher.runtime import Runtime
+from dispatcher.supervision.status import deadline_counts
+from dispatcher.tasks import extensions, queries
+from dispatcher.tasks.access import Actor, get_task, may_reveal, visible
+from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody
+from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.moves import MoveRequest, apply_move
+from dispatcher.tasks.outcomes import Feedback
+from dispatcher.tasks.views import task_detail, task_summary
+
+#: Who asks: a staff user (the API, the pages), or an actor the caller built (the CLI, the system).
+Who = User | Actor
+
+
+def actor_of(rt: Runtime, session: Session, who: Who) -> Actor:
+    return who if isinstance(who, Actor) else Actor.of(who, rt.org(session))
+
+
+def org(rt: Runtime) -> Org | None:
+    """The org in force (the pages name units and people with it)."""
+    with rt.work(read_only=True) as session:
+        return rt.org(session)
+
+
+def _detail(rt: Runtime, session: Session, task: Task, actor: Actor) -> dict[str, Any]:
+    return task_detail(session, task, actor, box=rt.identity_box, policy=rt.policy, now=rt.now())
+
+
+def _summaries(rt: Runtime, tasks: Any) -> list[dict[str, Any]]:
+    now = rt.now()
+    return [task_summary(t, policy=rt.policy, now=now) for t in tasks]
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_task(rt: Runtime, user: User, task_id: int) -> dict[str, Any]:
+    """A task with its event (identity masked), history, clocks and the moves ``user`` may make."""
+    with rt.work(read_only=True) as session:
+        actor = actor_of(rt, session, user)
+        return _detail(rt, session, get_task(session, actor, task_id), actor)
+
+
+def list_tasks(
+    rt: Runtime,
+    who: Who,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    unit: str | None = None,
+    zone: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Tasks ``who`` may see, newest first, as list rows."""
+    with rt.work(read_only=True) as session:
+        actor = actor_of(rt, session, who)
+        query = queries.task_list(
+            actor, now=rt.now(), status=status, kind=kind, unit=unit, zone=zone, overdue=overdue
+        )
+        return _summaries(rt, session.exec(query.offset(offset).limit(limit)).all())
+
+
+def count_open(rt: Runtime, who: Who, **filters: Any) -> dict[str, Any]:
+    """Open tasks ``who`` may see (and ``filters`` of ``list_tasks`` keep) by deadline state: in all,
+    per zone, per unit, per (zone, unit)."""
+    with rt.work(read_only=True) as session:
+        query = queries.task_list(actor_of(rt, session, who), now=rt.now(), **filters)
+        return deadline_counts(session, query.whereclause, now=rt.now())
+
+
+def triage(rt: Runtime, user: User, *, limit: int = 500) -> list[dict[str, Any]]:
+    """Items waiting for a person (triage, returned), oldest first, with why they wait."""
+    with rt.work(read_only=True) as session:
+        rows = session.exec(queries.triage_list(actor_of(rt, session, user)).limit(limit)).all()
+        return [
+            {**summary, "reason": t.reason} for t, summary in zip(rows, _summaries(rt, rows), strict=True)
+        ]
+
+
+def verify_queue(rt: Runtime, user: User, *, limit: int = 200) -> list[dict[str, Any]]:
+    """验单队列: submitted tasks ``user``'s unit verifies, oldest submission first."""
+    with rt.work(read_only=True) as session:
+        return _summaries(
+            rt, session.exec(queries.verify_list(actor_of(rt, session, user)).limit(limit)).all()
+        )
+
+
+def zone_overview(rt: Runtime, user: User) -> dict[str, Any]:
+    """A zone leader's view: tasks by unit × state, overdue and escalated counts, the triage list."""
+    with rt.work(read_only=True) as session:
+        actor = actor_of(rt, session, user)
+        directory = rt.org(session)
+        matrix = queries.state_counts(session, actor)
+        late = deadline_counts(session, visible(actor), now=rt.now())
+    zones = [
+        z for z in (directory.zones if directory else ()) if actor.sees_everything or z.code in actor.zones
+    ]
+    lateness: dict[str, dict[str, dict[str, int]]] = {z.code: {} for z in zones}
+    for row in late["rows"]:
+        if row["zone"] in lateness:
+            lateness[row["zone"]][row["unit"] or ""] = {
+                "overdue": row["overdue"],
+                "escalated": row["escalated"],
+            }
+    return {
+        "org": directory,
+        "zones": zones,
+        "matrix": {z.code: matrix.get(z.code, {}) for z in zones},
+        "late": lateness,
+        "triage": triage(rt, user),
+    }
+
+
+# --- acting -------------------------------------------------------------------------------------
+
+
+def _after(rt: Runtime, session: Session, task_id: int) -> list[int]:
+    session.flush()
+    return pending_webhooks(session, [task_id])
+
+
+def move_task(
+    rt: Runtime, user: User, task_id: int, move: Move, body: MoveBody | None = None
+) -> dict[str, Any]:
+    """Make one move (DESIGN §6); answers the task as it now stands."""
+    request = (body or MoveBody()).request(move)
+    with rt.work() as session:
+        actor = actor_of(rt, session, user)
+        task = apply_move(
+            session, actor, task_id, request, now=rt.now(), org=rt.org(session), policy=rt.policy
+        )
+        pending = _after(rt, session, task_id)
+        view = _detail(rt, session, task, actor)
+    rt.hand_off_webhooks(pending)
+    return view
+
+
+def ask_for_extension(
+    rt: Runtime, user: User, task_id: int, body: ExtendBody | None = None
+) -> dict[str, Any]:
+    """延期申请 by a handler; answers the task with its extensions."""
+    request = (body or ExtendBody()).request()
+    with rt.work() as session:
+        actor = actor_of(rt, session, user)
+        extensions.ask(session, actor, task_id, request, now=rt.now(), org=rt.org(session), policy=rt.policy)
+        pending = _after(rt, session, task_id)
+        view = _detail(rt, session, get_task(session, actor, task_id), actor)
+    rt.hand_off_webhooks(pending)
+    return view
+
+
+def decide_extension(
+    rt: Runtime, user: User, task_id: int, extension_id: int, *, approve: bool, body: DecideBody | None = None
+) -> dict[str, Any]:
+    """The zone leader approves or refuses a pending extension; answers the task."""
+    body = body or DecideBody()
+    with rt.work() as session:
+        actor = actor_of(rt, session, user)
+        extensions.decide(
+            session, actor, task_id, extension_id, approve=approve, note=body.note, version=body.version,
+            now=rt.now(), org=rt.org(session), policy=rt.policy,
+        )  # fmt: skip
+        pending = _after(rt, session, task_id)
+        view = _detail(rt, session, get_task(session, actor, task_id), actor)
+    rt.hand_off_webhooks(pending)
+    return view
+
+
+def reveal_identity(rt: Runtime, user: User, task_id: int, reason: str) -> dict[str, Any]:
+    """查看身份信息: the plaintext identity, for those entitled; every reveal is logged."""
+    with rt.work() as session:
+        actor = actor_of(rt, session, user)
+        task = get_task(session, actor, task_id)
+        if not may_reveal(actor, task):
+            raise Forbidden("only the handling unit and the zone leader may see the identity")
+        event = session.get(Event, task.event_id) if task.event_id else None
+        session.add(IdentityReveal(task_id=task_id, login=user.login, at=rt.now(), reason=reason))
+        identity = rt.identity_box.open(event.identity_enc if event else None)
+        return {"task_id": task_id, "identity": identity}
+
+
+# --- the requester and the system ---------------------------------------------------------------
+
+
+def record_feedback(rt: Runtime, source: Source, event_id: str, feedback: Feedback) -> dict[str, Any]:
+    """回访: the requester's answer, relayed by the platform that published the event."""
+    move = Move.feedback_reopen if feedback.rating == "unsatisfied" else Move.feedback_close
+    with rt.work() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.source_id != source.id:
+            raise NotFound(f"no event {event_id}")
+        task = session.exec(select(Task).where(Task.event_id == event_id)).first()
+        if task is None or task.id is None:
+            raise Conflict("the event has no task yet", details={"current": event.status, "allowed": []})
+        request = MoveRequest(move=move, feedback=feedback.model_dump())
+        task = apply_move(
+            session, Actor.source(source.name), task.id, request, now=rt.now(), org=rt.org(session),
+            policy=rt.policy,
+        )  # fmt: skip
+        pending = _after(rt, session, task.id)  # type: ignore[arg-type]
+        answer = {"event_id": event_id, "task_id": task.id, "status": task.status, "rating": feedback.rating}
+    rt.hand_off_webhooks(pending)
+    return answer
+
+
+def expire_feedback(rt: Runtime, *, limit: int = 200) -> int:
+    """Close tasks whose feedback window has passed as "no response" (回访期满); returns how many."""
+    now = rt.now()
+    with rt.work() as session:
+        directory = rt.org(session)
+        due = [t for t in session.exec(queries.feedback_expired(now).limit(limit)).all() if t is not None]
+        actor = Actor.system("feedback")
+        for task_id in due:
+            apply_move(
+                session, actor, task_id, MoveRequest(move=Move.feedback_expire), now=now, org=directory,
+                policy=rt.policy,
+            )  # fmt: skip
+    return len(due)
