@@ -23,11 +23,12 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/dispatcher up
 
-## test: create .venv with dev extras, then ruff, mypy and pytest
+## test: create .venv with dev extras, then ruff, mypy, the layering contract and pytest
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## unit: only the fast tests that need no services
@@ -38,4 +39,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.intake
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
