@@ -71,48 +71,76 @@ class TaskStatus(StrEnum):
     returned = "returned"  #: 已退回: the unit returned it as wrongly routed
     rejected = "rejected"  #: 验单不通过: back to the handler
     reopened = "reopened"  #: 不满意重办
-    suspended = "suspended"  #: 暂存/中止: clock paused
+    suspended = "suspended"  #: 中止: clock paused (a hearing, an audit awaited)
+    held = "held"  #: 暂存待查: a clue whose disposition is "hold"; comes back for review, not closed
 
 
-#: Statuses in which a task still counts as open work for its handling unit.
-OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = tuple(s for s in TaskStatus if s is not TaskStatus.closed)
+#: Statuses in which a task still counts as open work for its handling unit (rule 6, lists).
+OPEN_TASK_STATUSES: tuple[TaskStatus, ...] = tuple(
+    s for s in TaskStatus if s not in (TaskStatus.closed, TaskStatus.held)
+)
+
+
+class Stage(StrEnum):
+    """The stages of a clue (监督执纪工作规则: four dispositions), each a supervised run of the lifecycle."""
+
+    disposition = "disposition"  #: 处置意见: one of the four dispositions, within a month of receipt
+    talk_letter = "talk_letter"  #: 谈话函询
+    preliminary_verification = "preliminary_verification"  #: 初步核实
+    case = "case"  #: 审查调查: after a case is filed (立案)
+    referral = "referral"  #: 上报: beyond the county's jurisdiction, transferred to the higher commission
 
 
 class ClockName(StrEnum):
-    """The time limits of a task (限期), each with its own deadline column."""
+    """The time limits of a task (限期), each with its own deadline column; all count from
+    ``received_at`` but a redispatch's accept clock and a later clue stage's resolve clock."""
 
-    accept = "accept"  #: 接单: from dispatch to acceptance
-    resolve = "resolve"  #: 办结: from ``received_at`` to submission
+    accept = "accept"  #: 接单: from receipt to acceptance
+    resolve = "resolve"  #: 办结: from receipt (a clue: from its stage's start) to submission
     verify = "verify"  #: 验单: from submission to verification
+    acknowledge = "acknowledge"  #: 受理告知: a named reporter of a clue is told it was accepted
 
 
-#: The clock that runs in each state; the others run none (triage waits for a person, feedback has
-#: its own window, a suspended clock is paused, a closed task is done).
-RUNNING_CLOCK: Mapping[TaskStatus, ClockName] = MappingProxyType(
+#: The clocks that run (and are watched) in each state; the others run none (triage waits for a
+#: person, feedback has its own window, a suspended clock is paused, a closed task is done).
+#: Once dispatched, the accept and the resolve clock run side by side: an item imported late is
+#: already late. The acknowledge clock runs beside them until the reporter is told (``clocks``).
+RUNNING_CLOCKS: Mapping[TaskStatus, tuple[ClockName, ...]] = MappingProxyType(
     {
-        TaskStatus.dispatched: ClockName.accept,
-        TaskStatus.accepted: ClockName.resolve,
-        TaskStatus.rejected: ClockName.resolve,
-        TaskStatus.reopened: ClockName.resolve,
-        TaskStatus.submitted: ClockName.verify,
+        TaskStatus.dispatched: (ClockName.accept, ClockName.resolve),
+        TaskStatus.accepted: (ClockName.resolve,),
+        TaskStatus.rejected: (ClockName.resolve,),
+        TaskStatus.reopened: (ClockName.resolve,),
+        TaskStatus.submitted: (ClockName.verify,),
     }
 )
 
 
 def states_running(clock: ClockName) -> frozenset[TaskStatus]:
     """The states in which ``clock`` runs."""
-    return frozenset(s for s, c in RUNNING_CLOCK.items() if c is clock)
+    if clock is ClockName.acknowledge:
+        return frozenset({TaskStatus.dispatched, *states_running(ClockName.resolve)})
+    return frozenset(s for s, names in RUNNING_CLOCKS.items() if clock in names)
 
 
-#: Where the handler is working: the resolve clock runs, the moves of an accepted task apply and an
-#: extension (延期) may be asked for.
-WORKING: frozenset[TaskStatus] = states_running(ClockName.resolve)
+#: Where the handler is working: only the resolve clock runs, the moves of an accepted task apply
+#: and an extension (延期) may be asked for.
+WORKING: frozenset[TaskStatus] = frozenset(s for s, n in RUNNING_CLOCKS.items() if n == (ClockName.resolve,))
 
 
 class DeadlineState(StrEnum):
-    """How the running clock stands, in the order tables show it (``tasks.deadline_state``)."""
+    """How the running clocks stand, worst first last (``tasks.deadline_state``); tables show this order."""
 
     on_time = "on_time"  #: 正常
     warning = "warning"  #: 临期: the policy's share of the time is used (default 75%)
     overdue = "overdue"  #: 超期
     escalated = "escalated"  #: 升级督办: overdue and taken up the ladder
+
+    @property
+    def severity(self) -> int:
+        return list(DeadlineState).index(self)
+
+
+def worst(*states: DeadlineState) -> DeadlineState:
+    """The most severe of ``states`` (on time when none)."""
+    return max(states, key=lambda s: s.severity, default=DeadlineState.on_time)

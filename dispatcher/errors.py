@@ -73,7 +73,7 @@ def field_problems(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> 
     """
     out = []
     for err in errors:
-        loc = [str(p) for p in err["loc"]]
+        loc = [str(p) for p in err["loc"] if p != "[key]"]  # a bad dict key is reported on the key
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc = [*loc, "kind"]
         elif loc and loc[0] in EVENT_KINDS:  # the envelope's tag (``kind``) is not a field

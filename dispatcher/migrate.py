@@ -19,5 +19,13 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, secret_key: str | None = None) -> None:
+    """Migrate to ``revision``; with the secret key, also fill in what only the key can compute
+    (the keyed subject hashes of events stored before revision 0004)."""
     command.upgrade(alembic_config(url), revision)
+    if secret_key is not None:
+        from dispatcher.db import get_engine, unit_of_work
+        from dispatcher.intake.register import backfill_subject_keys
+
+        with unit_of_work(get_engine(url)) as session:
+            backfill_subject_keys(session, secret_key)

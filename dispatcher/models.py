@@ -95,6 +95,10 @@ class Event(SQLModel, table=True):
     relay_after: datetime | None = utc_column(nullable=True, index=True)
     relay_attempts: int = 0
     routed_at: datetime | None = utc_column(nullable=True)
+    #: 廉政档案: keyed hashes (never plain text) of the subject (name and unit) and of the unit an
+    #: item is about, so that earlier items about the same person or unit can be found.
+    subject_key: str | None = Field(default=None, max_length=64, index=True)
+    subject_unit_key: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Task(SQLModel, table=True):
@@ -138,26 +142,42 @@ class Task(SQLModel, table=True):
     outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: The requester's answer (回访): ``satisfied | basically_satisfied | unsatisfied``.
     feedback_rating: str | None = Field(default=None, max_length=32)
+    #: The requester's own answer whether the matter was resolved (解决); None: not said.
+    feedback_resolved: bool | None = None
     #: When an unanswered feedback request closes the task as "no response".
     feedback_due_at: datetime | None = utc_column(nullable=True, index=True)
     #: 增派协助: units and staff a zone leader added to help.
     assisting_units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     assisting_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: The channel a complaint came by (``online | station | hotline``): clocks may differ by it.
+    channel: str | None = Field(default=None, max_length=16)
+    #: A clue's current stage (``enums.Stage``); None for other kinds.
+    stage: str | None = Field(default=None, max_length=32, index=True)
+    #: A held clue (暂存待查) comes back for review at this time.
+    review_due_at: datetime | None = utc_column(nullable=True)
     # -- supervision clocks (限期督办) -----------------------------------------------------
     accept_due_at: datetime | None = utc_column(nullable=True)
     resolve_due_at: datetime | None = utc_column(nullable=True)
     verify_due_at: datetime | None = utc_column(nullable=True)
-    #: ``on_time | warning | overdue | escalated`` for the clock now running.
+    #: When each clock's current run is deemed to have started (paused time excluded): the
+    #: warning falls at the policy's share of the time from here.
+    accept_started_at: datetime | None = utc_column(nullable=True)
+    resolve_started_at: datetime | None = utc_column(nullable=True)
+    verify_started_at: datetime | None = utc_column(nullable=True)
+    #: 受理告知: by when a named reporter of a clue must be told it was accepted, and when it was.
+    acknowledge_due_at: datetime | None = utc_column(nullable=True)
+    acknowledged_at: datetime | None = utc_column(nullable=True)
+    #: Which run of each clock this is (a redispatch, an approved extension, a clue's next stage,
+    #: a resubmission start a new one): its steps are named ``resolve#<run>.…`` and taken once.
+    accept_run: int = 1
+    resolve_run: int = 1
+    verify_run: int = 1
+    #: ``on_time | warning | overdue | escalated``: the worst of the running clocks.
     deadline_state: str = Field(default=DeadlineState.on_time, max_length=16, index=True)
     escalation_level: int = 0
-    #: What a suspended clock had left: working days or seconds (see ``dispatcher.deadlines.Remaining``).
-    paused_workdays: int | None = None
-    paused_seconds: float | None = None
     extensions_used: int = 0
-    #: After a pause, where the running clock is deemed to have started (paused time excluded).
-    clock_started_at: datetime | None = utc_column(nullable=True)
-    #: While suspended: how much of the running clock had been used (office or wall seconds).
-    clock_used_seconds: float | None = None
+    #: While suspended: per paused clock, what it had left and had used (``supervision.clocks``).
+    clock_pauses: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: The one column the deadline sweep reads: the next moment something may be due (NULL: nothing).
     next_check_at: datetime | None = utc_column(nullable=True, index=True)
 
@@ -195,6 +215,26 @@ class SupervisionOrder(SQLModel, table=True):
     #: Who was told: ``handler_unit``, ``zone_leader`` or ``commission``.
     notified: str = Field(max_length=32)
     created_at: datetime = utc_column()
+
+
+class ClueStage(SQLModel, table=True):
+    """One run of a clue's stage (处置意见, 谈话函询, 初步核实, 审查调查, 上报): its clock, what the
+    handler submitted and the verifier approved (审批), and where the clue went next."""
+
+    __tablename__ = "clue_stages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    stage: str = Field(max_length=32, index=True)
+    started_at: datetime = utc_column()
+    due_at: datetime | None = utc_column(nullable=True)
+    #: The submission that was approved (the latest one while the stage is open).
+    submitted_at: datetime | None = utc_column(nullable=True)
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    decided_at: datetime | None = utc_column(nullable=True, index=True)
+    decided_by: str | None = Field(default=None, max_length=64)
+    #: Where the approval led: the next stage, ``held`` or ``concluded`` (None while open).
+    result: str | None = Field(default=None, max_length=32)
 
 
 class Extension(SQLModel, table=True):

@@ -62,6 +62,16 @@ def content_hash(secret_key: str, value: Any) -> str:
     return hmac.new(_derive(secret_key, b"content-hash"), canonical_json(value), hashlib.sha256).hexdigest()
 
 
+def person_key(secret_key: str, name: str) -> str:
+    """A keyed hash of a person's name (spaces and case folded): matches names without storing them.
+
+    Used for recusals that name a reporter and for the subject history (廉政档案); an attacker
+    with the database but not the secret key cannot test guesses against it.
+    """
+    folded = "".join(name.split()).casefold()
+    return hmac.new(_derive(secret_key, b"person-key"), folded.encode(), hashlib.sha256).hexdigest()
+
+
 class IdentityBox:
     """Encrypts and decrypts the identity part of a payload."""
 

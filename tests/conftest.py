@@ -180,7 +180,10 @@ def example_org() -> Org:
 def loaded_org(engine: sa.Engine, example_org: Org) -> Org:
     """The example org, loaded into the test database."""
     with unit_of_work(engine) as s:
-        save_org(s, example_org, source_name=str(EXAMPLE_ORG), text=EXAMPLE_ORG.read_text(), now=utcnow())
+        save_org(
+            s, example_org, source_name=str(EXAMPLE_ORG), text=EXAMPLE_ORG.read_text(), now=utcnow(),
+            secret_key=TEST_SECRET,
+        )  # fmt: skip
     return example_org
 
 

@@ -31,7 +31,7 @@ def db_upgrade() -> None:
     from dispatcher.migrate import upgrade
 
     cfg = settings()
-    upgrade(cfg.resolved_database_url)
+    upgrade(cfg.resolved_database_url, secret_key=cfg.resolved_secret_key)
     out.print("database is up to date")
 
 
@@ -50,8 +50,11 @@ def org_check(file: Annotated[Path, typer.Argument(help="org YAML file")]) -> No
 def org_load(file: Annotated[Path, typer.Argument(help="org YAML file")]) -> None:
     """Validate and apply an org file atomically; an invalid file changes nothing."""
     org, text = _read_org(file)
-    with session() as s:
-        version = save_org(s, org, source_name=str(file), text=text, now=utcnow())
+    cfg = settings()
+    with session(cfg) as s:
+        version = save_org(
+            s, org, source_name=str(file), text=text, now=utcnow(), secret_key=cfg.resolved_secret_key
+        )
     out.print(f"loaded {file} as org version {version.id} ({_summary(org)})")
 
 

@@ -75,12 +75,13 @@ def prepare(cfg: Settings, *, org_file: Path | None) -> None:
     from dispatcher.org.store import org_in_force, save_org
     from dispatcher.wallclock import utcnow
 
-    upgrade(cfg.resolved_database_url)
+    upgrade(cfg.resolved_database_url, secret_key=cfg.resolved_secret_key)
     with session(cfg) as s:
         if org_in_force(s) is None and org_file is not None and org_file.exists():
             org = load_org_file(org_file)
+            text = org_file.read_text(encoding="utf-8")
             save_org(
-                s, org, source_name=str(org_file), text=org_file.read_text(encoding="utf-8"), now=utcnow()
+                s, org, source_name=str(org_file), text=text, now=utcnow(), secret_key=cfg.resolved_secret_key
             )
             out.print(f"loaded org from {org_file}")
 

@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatcher.enums import EventStatus, TaskKind
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_problems
 from dispatcher.intake.ledger import next_ledger_no
 from dispatcher.models import Event, Source, Task
-from dispatcher.security import IdentityBox, content_hash
+from dispatcher.security import IdentityBox, content_hash, person_key
 from dispatcher.tasks.extensions import latest_of
 from events.schemas import (
     IDENTITY_FIELDS,
@@ -79,6 +79,19 @@ def split_identity(kind: EventKind, payload: dict[str, Any]) -> tuple[dict[str, 
     return public, identity
 
 
+def subject_keys(kind: str, payload: dict[str, Any], secret_key: str) -> tuple[str | None, str | None]:
+    """廉政档案: keyed hashes of who and which unit an item is about (a clue's subject; a complaint's
+    unit), so that earlier items about the same person or unit are found without storing a name."""
+    if kind == EventKind.clue:
+        subject = payload.get("subject") or {}
+        name, unit = subject.get("name"), subject.get("unit")
+        person = person_key(secret_key, f"{name}|{unit or ''}") if name else None
+        return person, person_key(secret_key, f"unit:{unit}") if unit else None
+    if kind == EventKind.complaint and payload.get("about_unit"):
+        return None, person_key(secret_key, f"unit:{payload['about_unit']}")
+    return None, None
+
+
 def accept_event(session: Session, source: Source, envelope: Envelope, ctx: IntakeContext) -> Accepted:
     """Register one event; the caller's unit of work commits it (with its outbox state)."""
     if envelope.kind.value not in source.kind_set:
@@ -107,7 +120,10 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
         ledger_no = next_ledger_no(
             session, TaskKind(envelope.kind.value), received_at.astimezone(ctx.tz).year
         )
+        subject_key, subject_unit_key = subject_keys(envelope.kind.value, public, ctx.secret_key)
         event = Event(
+            subject_key=subject_key,
+            subject_unit_key=subject_unit_key,
             id=uuid.uuid4().hex,
             source_id=source.id,  # type: ignore[arg-type]
             external_id=envelope.external_id,
@@ -187,5 +203,52 @@ def event_state(session: Session, source: Source, event_id: str) -> dict[str, An
                 "status": extension.status,
                 "decided_at": extension.decided_at.isoformat() if extension.decided_at else None,
             },
+            #: Once verified, what the requester is to be told (before they are asked for satisfaction).
+            "reply": (task.outcome or {}).get("reply") if task.verified_at is not None else None,
+            "verified_at": task.verified_at.isoformat() if task.verified_at else None,
+            "acknowledgement": _acknowledgement(task),
         },
     }
+
+
+def _acknowledgement(task: Task) -> dict[str, Any] | None:
+    """受理告知 owed to a named reporter of a clue: by when, and once given, the words to pass on."""
+    if task.acknowledge_due_at is None:
+        return None
+    given = task.acknowledged_at
+    text = None
+    if given is not None:
+        text = (
+            f"您实名反映的问题线索（{task.ledger_no}）已按规定移送上级纪委监委处理。"
+            if task.stage == "referral"
+            else f"您实名反映的问题线索（{task.ledger_no}）已受理，将依规依纪依法处置。"
+        )
+    return {
+        "due_at": task.acknowledge_due_at.isoformat(),
+        "acknowledged_at": given.isoformat() if given else None,
+        "message": text,
+    }
+
+
+def backfill_subject_keys(session: Session, secret_key: str, *, batch: int = 1000) -> int:
+    """Give events stored before subject keys existed theirs (run after migrating; needs the key)."""
+    done, last = 0, ""
+    while True:
+        rows = session.exec(
+            select(Event)
+            .where(
+                col(Event.kind).in_([EventKind.clue.value, EventKind.complaint.value]),
+                col(Event.subject_key).is_(None),
+                col(Event.subject_unit_key).is_(None),
+                col(Event.id) > last,
+            )
+            .order_by(col(Event.id))
+            .limit(batch)
+        ).all()
+        if not rows:
+            return done
+        for event in rows:
+            event.subject_key, event.subject_unit_key = subject_keys(event.kind, event.payload, secret_key)
+            session.add(event)
+        last, done = rows[-1].id, done + len(rows)
+        session.flush()

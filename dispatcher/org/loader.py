@@ -110,6 +110,27 @@ def _cross_references(org: Org) -> list[tuple[tuple[str | int, ...], str]]:
             if r.township is not None and org.find_township(r.township) is None:
                 problems.append((("staff", i, "recusals", j, "township"), f"unknown township {r.township!r}"))
 
+    covered: dict[str, int] = {}
+    for i, u in enumerate(org.units):
+        for j, code in enumerate(u.covers):
+            dept = units.get(code)
+            if dept is None:
+                problems.append((("units", i, "covers", j), f"unknown unit {code!r}"))
+            elif dept.kind is not UnitKind.functional_department:
+                problems.append(
+                    (("units", i, "covers", j), f"unit {code!r} is a {dept.kind.value}, not a department")
+                )
+            elif code in covered:
+                first = org.units[covered[code]].code
+                problems.append(
+                    (("units", i, "covers", j), f"department {code!r} is already covered by {first!r}")
+                )
+            else:
+                covered[code] = i
+    office = org.commission.referral_office
+    if office is not None and (office not in units or units[office].kind is not UnitKind.commission_office):
+        problems.append((("commission", "referral_office"), f"unit {office!r} is not a commission_office"))
+
     for category, code in org.enterprise_categories.items():
         dept = units.get(code)
         if dept is None:

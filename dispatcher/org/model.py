@@ -4,14 +4,15 @@ Schema (YAML, see ``examples/org.yaml``)::
 
     commission: {code, name, enterprise_verifier, clue_verifier}
     zones:      [{code, name, room, leaders: [login]}]
-    units:      [{code, name, kind, zone, township, webhook: {url, secret_env}}]
+    units:      [{code, name, kind, zone, township, covers: [department codes], webhook: {url, secret_env}}]
     townships:  [{code, name, zone, aliases: [..], villages: [..]}]
-    staff:      [{login, name, unit, roles: [..], recusals: [{person|unit|township: ..}]}]
+    staff:      [{login, name, unit, roles: [..], recusals: [{person|unit|township|reporter: ..}]}]
     enterprise_categories: {category: department unit code}
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated
@@ -49,6 +50,12 @@ class Commission(_Frozen):
     enterprise_verifier: Code
     #: 案件监督管理: the unit that verifies clues the zone's room handles itself.
     clue_verifier: Code
+    #: The office that records a clue referred to the higher commission (上报); default: ``clue_verifier``.
+    referral_office: Code | None = None
+
+    @property
+    def referral_unit(self) -> str:
+        return self.referral_office or self.clue_verifier
 
 
 class Zone(_Frozen):
@@ -66,6 +73,8 @@ class Unit(_Frozen):
     kind: UnitKind
     zone: Code | None = None
     township: Code | None = None
+    #: 派驻监督: the functional departments a stationed group oversees (its officials' clues go to it).
+    covers: tuple[Code, ...] = ()
     webhook: Webhook | None = None
 
     @model_validator(mode="after")
@@ -77,6 +86,8 @@ class Unit(_Frozen):
             and not self.zone
         ):
             raise ValueError(f"a {self.kind.value} must name its zone")
+        if self.covers and self.kind is not UnitKind.stationed_group:
+            raise ValueError("only a stationed_group covers departments")
         return self
 
 
@@ -91,17 +102,25 @@ class Township(_Frozen):
 
 
 class Recusal(_Frozen):
-    """回避: a declared conflict. Exactly one of person, unit, township."""
+    """回避: a declared conflict. Exactly one of person (a subject), unit, township, reporter.
+
+    ``reporter`` is a name in the org file only: when the org is loaded it is replaced by
+    ``reporter_key``, a keyed hash (``security.person_key``), so no reporter's name is stored; the
+    routing worker compares it with the hashed names of an event's reporter or complainant.
+    """
 
     person: Name | None = None
     unit: Name | None = None
     township: Name | None = None
+    reporter: Name | None = None
+    reporter_key: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     note: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Recusal:
-        if sum(x is not None for x in (self.person, self.unit, self.township)) != 1:
-            raise ValueError("a recusal names exactly one of person, unit, township")
+        named = (self.person, self.unit, self.township, self.reporter, self.reporter_key)
+        if sum(x is not None for x in named) != 1:
+            raise ValueError("a recusal names exactly one of person, unit, township, reporter")
         return self
 
 
@@ -180,6 +199,34 @@ class Org(_Frozen):
 
     def staff_of(self, unit_code: str) -> list[Staff]:
         return [s for s in self.staff if s.unit == unit_code]
+
+    @cached_property
+    def _covering(self) -> dict[str, Unit]:
+        return {code: u for u in self.units for code in u.covers}
+
+    def group_covering(self, department: str) -> Unit | None:
+        """The stationed group (派驻纪检监察组) that oversees ``department`` (a unit code)."""
+        return self._covering.get(department)
+
+    def is_commission(self, unit: Unit | None) -> bool:
+        """A unit of the commission itself: its offices, rooms and stationed groups (委机关, 室, 组)."""
+        return unit is not None and unit.kind in (
+            UnitKind.commission_office,
+            UnitKind.room,
+            UnitKind.stationed_group,
+        )
+
+    def with_hashed_reporters(self, key: Callable[[str], str]) -> Org:
+        """This org with every recusal's reporter name replaced by its keyed hash (for storage)."""
+        if not any(r.reporter for s in self.staff for r in s.recusals):
+            return self
+        staff = tuple(
+            s.model_copy(update={"recusals": tuple(
+                Recusal(reporter_key=key(r.reporter), note=r.note) if r.reporter else r for r in s.recusals
+            )})
+            for s in self.staff
+        )  # fmt: skip
+        return self.model_copy(update={"staff": staff})
 
     def department_for(self, category: str) -> Unit | None:
         folded = {fold(k): v for k, v in self.enterprise_categories.items()}

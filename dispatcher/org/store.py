@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from dispatcher.errors import ConfigError
 from dispatcher.models import OrgVersion
 from dispatcher.org.model import Org
+from dispatcher.security import person_key
 
 #: (version id, sha256 of the file) → parsed org. The hash keeps two databases (tests, a
 #: recreated database) that both have a version 1 from sharing a stale org.
@@ -17,13 +19,24 @@ _cache: dict[tuple[int, str], Org] = {}
 _cache_lock = threading.Lock()
 
 
-def save_org(session: Session, org: Org, *, source_name: str, text: str, now: datetime) -> OrgVersion:
-    """Store a validated org as the one in force (atomic with the caller's transaction)."""
+def save_org(
+    session: Session, org: Org, *, source_name: str, text: str, now: datetime, secret_key: str | None
+) -> OrgVersion:
+    """Store a validated org as the one in force (atomic with the caller's transaction).
+
+    Recusals that name a reporter are stored as keyed hashes of the name (``secret_key``), never
+    as the name; an org with such recusals cannot be stored without the key.
+    """
+    if secret_key is None:
+        if any(r.reporter for s in org.staff for r in s.recusals):
+            raise ConfigError("recusals naming a reporter need the secret key to be stored (hashed)")
+    else:
+        org = org.with_hashed_reporters(lambda name: person_key(secret_key, name))
     version = OrgVersion(
         loaded_at=now,
         source_name=source_name,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
-        document=org.model_dump(mode="json"),
+        document=org.model_dump(mode="json", exclude_none=True),
     )
     session.add(version)
     session.flush()

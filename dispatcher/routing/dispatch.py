@@ -9,12 +9,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from dispatcher.enums import OPEN_TASK_STATUSES, EventStatus, TaskKind, TaskStatus
-from dispatcher.models import Event, Task, TaskHistory
+from dispatcher.enums import OPEN_TASK_STATUSES, EventStatus, Stage, TaskKind, TaskStatus
+from dispatcher.models import ClueStage, Event, Task, TaskHistory
 from dispatcher.notify.inbox import add_notification
 from dispatcher.org.store import org_in_force
 from dispatcher.routing.rules import DISPATCH, RouteDecision, decide_route
+from dispatcher.security import IdentityBox, person_key
 from dispatcher.supervision.clocks import clock_changes
+from dispatcher.supervision.deadlines import due_at
 from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
 
 log = logging.getLogger(__name__)
@@ -42,12 +44,16 @@ def dispatch_event(
     now: datetime,
     failure: str | None = None,
     policy: TimePolicy = DEFAULT_POLICY,
+    secret_key: str | None = None,
 ) -> Task | None:
     """Create the event's task (dispatched or triage). A second call for the same event does nothing.
 
     Returns the new task, or ``None`` when there was nothing to do (unknown or already routed).
     ``failure`` names an error that made automatic routing impossible: the event then goes to
     triage with a reason that repeats none of its content, so a person can route it.
+    ``secret_key`` opens the event's identity here, in the worker, and nowhere stored: recusals
+    that name the reporter are matched on keyed hashes, and a named reporter of a clue is owed an
+    acknowledgement (受理告知).
     """
     event = session.get(Event, event_id, with_for_update=True)
     if event is None:
@@ -63,6 +69,8 @@ def dispatch_event(
         return None
 
     org = org_in_force(session)
+    names = _identity_names(event, secret_key)
+    reporter_keys = frozenset(person_key(secret_key, n) for n in names) if secret_key else frozenset()
     if failure is not None:
         decision = RouteDecision("triage", "routing_error", f"自动分办出错（{failure}），需人工分办")
     elif org is None:
@@ -71,7 +79,7 @@ def dispatch_event(
         counts: dict[str, int] = {}
         if event.kind == TaskKind.clue:
             counts = open_task_counts(session, [u.code for u in org.township_commissions.values()])
-        decision = decide_route(event.kind, event.payload, org, counts)
+        decision = decide_route(event.kind, event.payload, org, counts, reporter_keys=reporter_keys)
 
     dispatched = decision.outcome == DISPATCH
     status = TaskStatus.dispatched if dispatched else TaskStatus.triage
@@ -91,7 +99,13 @@ def dispatch_event(
         created_at=now,
         dispatched_at=now if dispatched else None,
         updated_at=now,
+        channel=event.payload.get("channel") if event.kind == TaskKind.complaint else None,
     )
+    if event.kind == TaskKind.clue:
+        task.stage = Stage.referral if decision.rule == "refer_upward" else Stage.disposition
+        clocks = policy.clocks_for(event.kind)
+        if names and clocks is not None and clocks.acknowledge is not None:  # 受理告知 to a named reporter
+            task.acknowledge_due_at = due_at(event.received_at, clocks.acknowledge.limit, policy.frame())
     session.add(task)
     session.flush()  # a concurrent delivery that got here first makes this raise IntegrityError
     assert task.id is not None
@@ -101,6 +115,13 @@ def dispatch_event(
     session.add(
         TaskHistory(task_id=task.id, at=now, actor=ROUTING_ACTOR, to_status=status, note=decision.reason)
     )
+    if task.stage is not None:  # a clue's first stage starts at receipt (处置意见 within a month)
+        session.add(
+            ClueStage(
+                task_id=task.id, stage=task.stage, due_at=task.resolve_due_at,
+                started_at=task.resolve_started_at or event.received_at,
+            )
+        )  # fmt: skip
     if dispatched and decision.handler_unit:
         add_notification(
             session, org, unit_code=decision.handler_unit, task=task,
@@ -108,6 +129,18 @@ def dispatch_event(
         )  # fmt: skip
     _mark_routed(event, EventStatus.dispatched if dispatched else EventStatus.triage, now)
     return task
+
+
+def _identity_names(event: Event, secret_key: str | None) -> list[str]:
+    """The names of the event's reporter, complainant or contact (not an anonymous reporter's)."""
+    if secret_key is None or not event.identity_enc:
+        return []
+    identity = IdentityBox(secret_key).open(event.identity_enc)
+    return [
+        str(person["name"])
+        for person in identity.values()
+        if isinstance(person, dict) and person.get("name") and not person.get("anonymous")
+    ]
 
 
 def _mark_routed(event: Event, status: EventStatus, now: datetime) -> None:

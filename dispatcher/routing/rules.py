@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.enums import TaskKind
-from dispatcher.org.model import Org, Township
+from dispatcher.enums import Role, TaskKind
+from dispatcher.org.model import Org, Township, Unit, UnitKind
 from dispatcher.routing.conflict import ConflictOfInterest, eligible_verifier, is_eligible, recused_logins
 
 TRIAGE = "triage"
@@ -44,15 +44,21 @@ def _no_eligible_unit(why: str, township: Township, recused: tuple[str, ...]) ->
 
 
 def decide_route(
-    kind: str, payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]
+    kind: str,
+    payload: Mapping[str, Any],
+    org: Org,
+    open_counts: Mapping[str, int],
+    *,
+    reporter_keys: frozenset[str] = frozenset(),
 ) -> RouteDecision:
-    """Decide where an event goes. ``open_counts`` maps unit code → open tasks (rule 6)."""
+    """Decide where an event goes. ``open_counts`` maps unit code → open tasks (rule 6);
+    ``reporter_keys`` are the keyed hashes of its reporter's or complainant's name (rule 5)."""
     if kind == TaskKind.complaint:
-        return route_complaint(payload, org)
+        return route_complaint(payload, org, reporter_keys=reporter_keys)
     if kind == TaskKind.enterprise_request:
-        return route_enterprise_request(payload, org)
+        return route_enterprise_request(payload, org, reporter_keys=reporter_keys)
     if kind == TaskKind.clue:
-        return route_clue(payload, org, open_counts)
+        return route_clue(payload, org, open_counts, reporter_keys=reporter_keys)
     return _triage("unknown_kind", f"未知事项类型 {kind!r}，需人工分办")
 
 
@@ -76,10 +82,13 @@ def _township_or_triage(
     return township
 
 
-def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
+def route_complaint(
+    payload: Mapping[str, Any], org: Org, *, reporter_keys: frozenset[str] = frozenset()
+) -> RouteDecision:
     """Rule 2: 小事不出村、大事不出镇 — the township commission, escalated to the room when needed."""
     about = org.find_unit(payload.get("about_unit"))
-    conflict = ConflictOfInterest(township=None, unit=about, unit_text=payload.get("about_unit"))
+    about_text = payload.get("about_unit")
+    conflict = ConflictOfInterest(None, unit=about, unit_text=about_text, reporter_keys=reporter_keys)
     found = _township_or_triage(payload, org, conflict)
     if isinstance(found, RouteDecision):
         return found
@@ -88,7 +97,7 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
     room = org.units_by_code[zone.room]
     commission = org.township_commissions[township.code]
     recused = recused_logins(
-        ConflictOfInterest(township=township, unit=about, unit_text=payload.get("about_unit")), org
+        ConflictOfInterest(township, unit=about, unit_text=about_text, reporter_keys=reporter_keys), org
     )
 
     escalate_because = []
@@ -122,14 +131,16 @@ def route_complaint(payload: Mapping[str, Any], org: Org) -> RouteDecision:
     )
 
 
-def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecision:
+def route_enterprise_request(
+    payload: Mapping[str, Any], org: Org, *, reporter_keys: frozenset[str] = frozenset()
+) -> RouteDecision:
     """Rule 3: 部门接单 — the department mapped to the category; 纪委验单 by the commission's unit."""
     category = str(payload.get("category", ""))
     township = org.find_township(payload.get("township")) if payload.get("township") else None
     zone = township.zone if township else None
     department = org.department_for(category)
     enterprise = (payload.get("enterprise") or {}).get("name")
-    conflict = ConflictOfInterest(township=township, unit_text=enterprise)
+    conflict = ConflictOfInterest(township=township, unit_text=enterprise, reporter_keys=reporter_keys)
     recused = recused_logins(conflict, org)
     if department is None:
         return _triage(
@@ -163,22 +174,53 @@ def route_enterprise_request(payload: Mapping[str, Any], org: Org) -> RouteDecis
     )
 
 
-def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, int]) -> RouteDecision:
-    """Rules 4–6: 提级办案 to the room, or 交叉办案 by another township of the zone."""
+def route_clue(
+    payload: Mapping[str, Any],
+    org: Org,
+    open_counts: Mapping[str, int],
+    *,
+    reporter_keys: frozenset[str] = frozenset(),
+) -> RouteDecision:
+    """Rules 4–6, by jurisdiction (管辖): refer upward, the stationed group, 提级办案 to the room, or
+    交叉办案 by another township of the zone."""
     subject = payload.get("subject") or {}
     person, unit_text = subject.get("name"), subject.get("unit")
     unit = org.find_unit(unit_text)
-    found = _township_or_triage(
-        payload, org, ConflictOfInterest(None, person=person, unit_text=unit_text, unit=unit)
+    rank = subject.get("rank")
+    township = org.find_township(payload.get("township"), payload.get("village"))
+    conflict = ConflictOfInterest(
+        township, person=person, unit_text=unit_text, unit=unit, reporter_keys=reporter_keys
     )
+    recused = recused_logins(conflict, org)
+    case_office = org.units_by_code[org.commission.clue_verifier]
+    where = {"zone": township.zone if township else None, "township": township.code if township else None}
+
+    # 管辖 by cadre-management level: above the county, or in the commission itself → the higher commission.
+    upward = _refer_upward_because(rank, person, unit, org)
+    if upward:
+        return _refer_upward(upward, conflict, org, recused, where)
+
+    # 派驻监督: officials of a department a stationed group covers are that group's.
+    group = org.group_covering(unit.code) if unit is not None else None
+    if unit is not None and group is not None and is_eligible(group, conflict, org, recused):
+        zone_of_group = org.zones_by_code.get(group.zone or "")
+        checkers = [org.units_by_code[zone_of_group.room]] if zone_of_group is not None else []
+        verifier = eligible_verifier([*checkers, case_office], conflict, org, recused)
+        if verifier is not None:
+            reason = (
+                f"派驻监督: 被反映人所在的{unit.name}由{group.name}派驻监督，由其办理，{verifier.name}审核"
+            )
+            return RouteDecision(
+                DISPATCH, "stationed_group", reason, group.zone, where["township"], group.code, verifier.code,
+                recused,
+            )  # fmt: skip
+
+    found = township or _township_or_triage(payload, org, conflict)
     if isinstance(found, RouteDecision):
         return found
     township = found
     zone = org.zones_by_code[township.zone]
     room = org.units_by_code[zone.room]
-    conflict = ConflictOfInterest(township, person=person, unit_text=unit_text, unit=unit)
-    recused = recused_logins(conflict, org)
-    case_office = org.units_by_code[org.commission.clue_verifier]
 
     def dispatch_to_room(rule: str, why: str) -> RouteDecision:
         if not is_eligible(room, conflict, org, recused):
@@ -191,9 +233,8 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
             DISPATCH, rule, reason, zone.code, township.code, room.code, verifier.code, recused
         )
 
-    rank = subject.get("rank")
-    if rank in ("township", "county") or payload.get("severity") == "serious":
-        why = "被反映人为乡镇及以上干部" if rank in ("township", "county") else "问题线索性质严重"
+    if rank == "township" or payload.get("severity") == "serious":
+        why = "被反映人为乡镇领导干部" if rank == "township" else "问题线索性质严重"
         return dispatch_to_room("clue_escalated", f"提级办案: {why}")
 
     candidates = sorted(
@@ -223,3 +264,31 @@ def route_clue(payload: Mapping[str, Any], org: Org, open_counts: Mapping[str, i
     return RouteDecision(
         DISPATCH, "cross_handling", reason, zone.code, township.code, chosen.code, verifier.code, recused
     )
+
+
+def _refer_upward(
+    why: str, conflict: ConflictOfInterest, org: Org, recused: tuple[str, ...], where: dict[str, Any]
+) -> RouteDecision:
+    """上报: a task for the commission office that records the transfer to the higher commission."""
+    first = org.units_by_code[org.commission.referral_unit]
+    offices = [first, *(u for u in org.units if u.kind is UnitKind.commission_office and u is not first)]
+    office = next((u for u in offices if is_eligible(u, conflict, org, recused)), None)
+    if office is None:
+        reason = f"上报: {why}，但委机关各室均需回避，需人工指定"
+        return _triage("no_eligible_unit", reason, recused_logins=recused, **where)
+    reason = f"上报: {why}，不在本级管辖范围，由{office.name}登记移送上级纪委监委"
+    return RouteDecision(
+        DISPATCH, "refer_upward", reason, handler_unit=office.code, recused_logins=recused, **where
+    )
+
+
+def _refer_upward_because(rank: str | None, person: str | None, unit: Unit | None, org: Org) -> str | None:
+    """Why a clue is beyond the county commission's jurisdiction, in words (None: it is not)."""
+    if rank == "county":
+        return "被反映人为县处级干部（由上级党委管理）"
+    if org.is_commission(unit):
+        return f"被反映人在{unit.name}任职（纪检监察机关干部）"  # type: ignore[union-attr]
+    leaders = {s.name for s in org.staff if Role.zone_leader in s.roles}
+    if person and person in leaders:
+        return "被反映人为协作区组长（纪检监察机关干部）"
+    return None

@@ -30,7 +30,13 @@ def dispatch_events(rt: Runtime, event_ids: Sequence[str]) -> int:
         for event_id in sorted(set(event_ids)):
             savepoint = session.begin_nested()
             try:
-                task = dispatch_event(session, event_id, now=rt.now(), policy=rt.policy)
+                task = dispatch_event(
+                    session,
+                    event_id,
+                    now=rt.now(),
+                    policy=rt.policy,
+                    secret_key=rt.settings.resolved_secret_key,
+                )
                 savepoint.commit()
             except IntegrityError:
                 savepoint.rollback()

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from dispatcher.enums import EVENT_KINDS, TaskKind
+from dispatcher.enums import EVENT_KINDS, Stage, TaskKind
 from dispatcher.supervision.calendar import WorkCalendar, YearOverride
 from dispatcher.supervision.deadlines import DayKind, Frame, OfficeHours, TimeLimit, due_at
 from dispatcher.wallclock import known_timezone
@@ -45,16 +45,56 @@ def _c(days: int) -> ClockSpec:
     return ClockSpec(days=days, kind=DayKind.calendar)
 
 
+class ChannelClocks(_Strict):
+    """A channel's own clocks (e.g. the 12345 hotline's), replacing the kind's where given."""
+
+    accept: ClockSpec | None = None
+    resolve: ClockSpec | None = None
+    verify: ClockSpec | None = None
+
+
 class KindClocks(_Strict):
-    """The clocks of one kind: accept-by, resolve-by, verify-by, the feedback window."""
+    """The clocks of one kind: accept-by, resolve-by, verify-by, the feedback window; a clue's stages."""
 
     accept: ClockSpec = _w(1)
+    #: From receipt to submission; a clue's: its disposition (处置意见, within a month of receipt).
     resolve: ClockSpec
     verify: ClockSpec = _w(2)
     #: None: the kind has no requester to ask (clues).
     feedback: ClockSpec | None = _c(7)
-    #: Clues only: the resolve clock once a case is filed (立案后 90 天).
+    #: Clues only, each stage's clock from its start: 谈话函询, 初步核实, 审查调查 (立案后), 上报.
+    talk_letter: ClockSpec | None = None
+    preliminary_verification: ClockSpec | None = None
     case: ClockSpec | None = None
+    referral: ClockSpec | None = None
+    #: Clues only: a held clue (暂存待查) comes back for review this long after the hold, and again.
+    hold_review: ClockSpec | None = None
+    #: Clues only: a named reporter is told of acceptance (受理告知) within this of receipt.
+    acknowledge: ClockSpec | None = None
+    #: Clocks of a channel (``online | station | hotline``) where they differ from the kind's.
+    channels: dict[Literal["online", "station", "hotline"], ChannelClocks] = Field(default_factory=dict)
+
+    def for_channel(self, channel: str | None) -> KindClocks:
+        """These clocks with the channel's own in place of the kind's, where the policy gives them."""
+        own = self.channels.get(channel) if channel else None  # type: ignore[call-overload]
+        if own is None:
+            return self
+        mine = {name: getattr(own, name) for name in ("accept", "resolve", "verify")}
+        return self.model_copy(update={name: spec for name, spec in mine.items() if spec is not None})
+
+    def specs(self) -> list[ClockSpec]:
+        """Every clock of the kind, its channels' included."""
+        specs = [v for v in self.__dict__.values() if isinstance(v, ClockSpec)]
+        for channel in self.channels.values():
+            specs += [v for v in channel.__dict__.values() if isinstance(v, ClockSpec)]
+        return specs
+
+    def for_stage(self, stage: str | None) -> ClockSpec | None:
+        """The resolve clock of a clue's stage (the disposition's is ``resolve``)."""
+        if stage is None or stage == Stage.disposition:
+            return self.resolve
+        spec: ClockSpec | None = getattr(self, Stage(stage).value)
+        return spec
 
 
 class EscalationStep(_Strict):
@@ -93,11 +133,37 @@ class CalendarYear(_Strict):
     workdays: tuple[date, ...] = ()
 
 
+#: A clue's stage clocks (DESIGN §6; 监督执纪工作规则): 谈话函询 30 days, 初步核实 90, 审查调查 90,
+#: 上报 5 working days, review of a held clue quarterly, 受理告知 within 15 working days of receipt.
+_CLUE_STAGES: dict[str, ClockSpec] = {
+    "talk_letter": _c(30),
+    "preliminary_verification": _c(90),
+    "case": _c(90),
+    "referral": _w(5),
+    "hold_review": _c(91),
+    "acknowledge": _w(15),
+}
+
+
 def _default_clocks() -> dict[TaskKind, KindClocks]:
     return {
         TaskKind.complaint: KindClocks(resolve=_w(5)),
         TaskKind.enterprise_request: KindClocks(resolve=_w(10)),
-        TaskKind.clue: KindClocks(resolve=_c(30), feedback=None, case=_c(90)),
+        TaskKind.clue: KindClocks(resolve=_c(30), feedback=None, **_CLUE_STAGES),
+    }
+
+
+#: Which office of the org's commission (``commission.<field>``) the commission rung of the
+#: escalation ladder tells, per kind: a late clue goes to case supervision (案件监督管理室), a late
+#: complaint or enterprise request to the office that oversees conduct (党风政风监督室).
+CommissionOffice = Literal["clue_verifier", "enterprise_verifier"]
+
+
+def _default_commission_rung() -> dict[TaskKind, CommissionOffice]:
+    return {
+        TaskKind.clue: "clue_verifier",
+        TaskKind.complaint: "enterprise_verifier",
+        TaskKind.enterprise_request: "enterprise_verifier",
     }
 
 
@@ -112,6 +178,8 @@ class TimePolicy(_Strict):
         EscalationStep(to="zone_leader", after=ClockSpec(days=1, kind=DayKind.working)),
         EscalationStep(to="commission", after=ClockSpec(days=2, kind=DayKind.working)),
     )
+    #: The commission rung's office per kind (kinds not named: ``enterprise_verifier``).
+    commission_rung: dict[TaskKind, CommissionOffice] = Field(default_factory=_default_commission_rung)
     extension: ExtensionRule = ExtensionRule()
     #: Seconds between two deadline sweeps (seconds in tests).
     sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
@@ -124,6 +192,18 @@ class TimePolicy(_Strict):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return known_timezone(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clue_stages_default(cls, data: Any) -> Any:
+        """A policy that names a clue's clocks but not its stages' keeps the default stage clocks."""
+        if isinstance(data, dict) and isinstance(data.get("clocks"), dict):
+            clue = data["clocks"].get("clue")
+            if isinstance(clue, dict):
+                missing = {k: v.model_dump() for k, v in _CLUE_STAGES.items() if k not in clue}
+                filled = {**missing, **clue}
+                data = {**data, "clocks": {**data["clocks"], "clue": filled}}
+        return data
 
     @model_validator(mode="after")
     def _every_kind_and_calendar_dates_in_their_year(self) -> TimePolicy:
@@ -140,12 +220,20 @@ class TimePolicy(_Strict):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def clocks_for(self, kind: str) -> KindClocks | None:
-        """The clocks of ``kind`` (``None``: the kind runs none, e.g. an internal task with no entry)."""
+    def clocks_for(self, kind: str, channel: str | None = None) -> KindClocks | None:
+        """The clocks of ``kind`` as they apply to ``channel`` (``None``: the kind runs none)."""
         try:
-            return self.clocks.get(TaskKind(kind))
+            clocks = self.clocks.get(TaskKind(kind))
         except ValueError:
             return None
+        return clocks.for_channel(channel) if clocks is not None else None
+
+    def commission_office(self, kind: str) -> CommissionOffice:
+        """The field of the org's ``commission`` naming the office the ladder's commission rung tells."""
+        try:
+            return self.commission_rung.get(TaskKind(kind), "enterprise_verifier")
+        except ValueError:
+            return "enterprise_verifier"
 
     def with_feedback_window(self, window: timedelta | None) -> TimePolicy:
         """A copy whose feedback window is ``window`` for every kind (``None``: the clocks decide)."""
@@ -199,8 +287,7 @@ def calendar_gaps(policy: TimePolicy, today: date) -> list[int]:
     longest = max(
         (spec.days * (2 if spec.kind is DayKind.working else 1))
         for clocks in policy.clocks.values()
-        for spec in (clocks.accept, clocks.resolve, clocks.verify, clocks.feedback, clocks.case)
-        if spec is not None
+        for spec in clocks.specs()
     )
     horizon = today + timedelta(days=longest)
     return policy.work_calendar().missing_years(range(today.year, horizon.year + 1))

@@ -112,6 +112,10 @@ def may(actor: Actor, task: Task, move: Move) -> bool:
         return True
     if move in REQUESTER_MOVES:
         return actor.role == SOURCE
+    if move is Move.recuse:  # 自行回避: anyone of the staff who has the task before them
+        return actor.role in set(Role) and can_see(actor, task)
+    if move is Move.review:  # 复查 of a held clue: its zone's leader or its handling unit
+        return actor.leads(task) or (actor.role == Role.handler and actor.unit == task.handler_unit)
     if move in LEADER_MOVES:
         return actor.leads(task) or (move is Move.route and actor.role == Role.oncall)
     if move in VERIFIER_MOVES:
@@ -139,6 +143,18 @@ def may_reveal(actor: Actor, task: Task) -> bool:
     if actor.role == Role.zone_leader:
         return task.zone_code in actor.zones
     return actor.role in (Role.handler, Role.verifier) and actor.unit == task.handler_unit
+
+
+def may_see_history(actor: Actor, task: Task) -> bool:
+    """廉政档案 of a clue's subject: those who work the clue itself (its handling and verifying
+    units, the zone's leaders, admins); not on-call, not assisting units, never a recused person."""
+    if actor.login in task.recused_logins:
+        return False
+    if actor.role == Role.admin:
+        return True
+    if actor.role == Role.zone_leader:
+        return task.zone_code in actor.zones
+    return actor.unit is not None and actor.unit in (task.handler_unit, task.verifier_unit)
 
 
 def may_request_extension(actor: Actor, task: Task) -> bool:

@@ -28,11 +28,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from dispatcher.enums import ClockName
 from dispatcher.errors import Conflict, NotFound, ValidationFailed
 from dispatcher.models import Extension, Task
 from dispatcher.notify.inbox import add_notification
 from dispatcher.org.model import Org
-from dispatcher.supervision.clocks import deadline_state, done_steps, next_check, running_clock, steps_of
+from dispatcher.supervision.clocks import (
+    clock_spec,
+    done_steps,
+    next_check,
+    running_clocks,
+    standing,
+    steps_of,
+)
 from dispatcher.supervision.deadlines import DayKind, due_at, extend
 from dispatcher.supervision.policy import TimePolicy
 from dispatcher.tasks import guard
@@ -144,24 +152,27 @@ def ask(
 def approved_changes(
     session: Session, task: Task, days: int, *, now: datetime, policy: TimePolicy
 ) -> dict[str, Any]:
-    """The columns an approval of ``days`` writes: new deadline, count, state and next check."""
+    """The columns an approval of ``days`` writes: a new run of the resolve clock with the later
+    deadline, the count, and the state and next check it gives (an escalation reached stays
+    unless the new deadline lies ahead)."""
     frame = policy.frame()
     old = task.resolve_due_at
     if old is None:
-        clocks = policy.clocks_for(task.kind)
-        if clocks is None:
+        spec = clock_spec(task, ClockName.resolve, policy)
+        if spec is None:
             raise _not_running(task, "extend")
-        old = due_at(task.received_at, clocks.resolve.limit, frame)
-    new = extend(old, days, policy.extension.kind, frame)
-    changes: dict[str, Any] = {"resolve_due_at": new, "extensions_used": task.extensions_used + 1}
-    probe = task.model_copy(update=changes)
-    clock = running_clock(probe, policy)
-    if clock is not None:
-        state = deadline_state(clock, now=now, escalation_level=task.escalation_level, policy=policy)
-        done = done_steps(session, task.id) if task.id is not None else set()
-        changes.update(
-            deadline_state=state,
-            next_check_at=next_check(steps_of(session, probe, clock, policy, frame), done),
+        old = due_at(task.received_at, spec.limit, frame)
+    changes: dict[str, Any] = {
+        "resolve_due_at": extend(old, days, policy.extension.kind, frame),
+        "extensions_used": task.extensions_used + 1,
+        "resolve_run": (task.resolve_run or 1) + 1,
+    }
+    clocks = running_clocks(task.model_copy(update=changes), policy)
+    done = done_steps(session, task.id) if task.id is not None else set()
+    changes["next_check_at"] = next_check(steps_of(clocks, policy), done, now)
+    if clocks:
+        changes["deadline_state"], changes["escalation_level"] = standing(
+            clocks, done, now=now, policy=policy
         )
     return changes
 

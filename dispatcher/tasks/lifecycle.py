@@ -31,6 +31,8 @@ class Move(StrEnum):
     resume = "resume"
     designate = "designate"  #: 指定办案: a zone leader names another unit
     co_handle = "co_handle"  #: 增派人员协助: assisting units or staff join; the state does not change
+    recuse = "recuse"  #: 自行回避: a staff member declares a conflict and leaves the task
+    review = "review"  #: 复查: a held clue (暂存待查) is taken up again, back to its disposition
 
 
 #: Moves that leave the state as it is.
@@ -57,6 +59,20 @@ TRANSITIONS: Mapping[Move, Mapping[S, S | None]] = MappingProxyType(
         Move.suspend: {s: S.suspended for s in (S.dispatched, *WORKING)},
         Move.resume: {S.suspended: None},  # back to the state it was suspended from
         Move.co_handle: {s: None for s in _OPEN - {S.triage, S.returned}},
+        Move.recuse: {s: None for s in _OPEN},  # the task leaves the person's hands (decided at run time)
+        Move.review: {S.held: S.accepted},
+    }
+)
+
+
+#: Where a move's own effects may send a task instead of the table's target: a clue stage's
+#: approval opens the next stage (accepted), holds it or concludes it; a referral closes on
+#: submission; a recusal hands the task to another handler (dispatched) or the zone (returned).
+DECIDED: Mapping[Move, frozenset[S]] = MappingProxyType(
+    {
+        Move.verify: frozenset({S.accepted, S.held, S.closed}),
+        Move.submit: frozenset({S.closed}),
+        Move.recuse: frozenset({S.dispatched, S.returned}),
     }
 )
 
@@ -81,8 +97,15 @@ def allowed_moves(current: S) -> list[Move]:
     return [move for move, sources in TRANSITIONS.items() if current in sources]
 
 
-def next_status(current: S, move: Move, *, kind: str, resume_to: S | None = None) -> S:
-    """The state ``move`` leads to from ``current``; raises ``IllegalMove`` if it is not allowed."""
+def next_status(
+    current: S, move: Move, *, kind: str, resume_to: S | None = None, decided: S | None = None
+) -> S:
+    """The state ``move`` leads to from ``current``; raises ``IllegalMove`` if it is not allowed.
+
+    ``decided``: what the move's own effects chose where the table leaves it open (a clue stage's
+    approval opens the next stage, holds or concludes it; a referral closes on submission; a
+    recusal hands the task on).
+    """
     sources = TRANSITIONS[move]
     if current not in sources:
         raise IllegalMove(move, current)
@@ -92,6 +115,12 @@ def next_status(current: S, move: Move, *, kind: str, resume_to: S | None = None
         if resume_to is None or resume_to not in TRANSITIONS[Move.suspend]:
             raise IllegalMove(move, current)
         return resume_to
+    if decided is not None:
+        if decided not in DECIDED.get(move, frozenset()):
+            raise AssertionError(f"{move.value} cannot lead to {decided.value}")
+        return decided
+    if move is Move.recuse:
+        return current
     if move is Move.verify and not TaskKind(kind).asks_feedback:  # no requester to ask: it closes
         return S.closed
     target = sources[current]
@@ -112,5 +141,7 @@ STAFF_MOVES: Mapping[str, Move] = MappingProxyType(
         "resume": Move.resume,
         "designate": Move.designate,
         "assist": Move.co_handle,
+        "recuse": Move.recuse,
+        "review": Move.review,
     }
 )

@@ -2,29 +2,32 @@
 
 The guarded write (``tasks.guard``) checks visibility, role and unit, recusal and the version the
 actor read; then the lifecycle allows the move now (``IllegalMove``), and the body carries what
-the move needs (``ValidationFailed``). A move's effects are its column changes, the clocks it
-starts, pauses or stops (``supervision.clocks.clock_changes``), its history note and the units
-it notifies.
+the move needs (``ValidationFailed``). A move's effects are its column changes, the state it
+leads to where the lifecycle leaves that open (``lifecycle.DECIDED``), the clocks it starts,
+pauses or stops (``supervision.clocks.clock_changes``), its history note, the units it notifies
+and, for a clue, the record of its stages (``clue_stages``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from dispatcher.enums import Role, Stage, TaskKind
 from dispatcher.enums import TaskStatus as S
 from dispatcher.errors import Conflict, Forbidden, ValidationFailed
-from dispatcher.models import Event, Task
+from dispatcher.models import ClueStage, Event, Task
 from dispatcher.notify.inbox import add_notification
 from dispatcher.org.model import Org
-from dispatcher.routing.conflict import default_verifier, designation_refusal
+from dispatcher.routing.conflict import assist_refusal, default_verifier, designation_refusal
 from dispatcher.supervision.clocks import clock_changes
+from dispatcher.supervision.deadlines import extend
 from dispatcher.supervision.policy import TimePolicy
-from dispatcher.tasks import guard
+from dispatcher.tasks import guard, stages
 from dispatcher.tasks.access import Actor, may
 from dispatcher.tasks.lifecycle import Move, next_status
 from dispatcher.tasks.outcomes import validate_feedback, validate_outcome
@@ -47,6 +50,21 @@ class MoveRequest:
     logins: tuple[str, ...] = ()
     feedback: Any = None
     version: int | None = None
+
+
+@dataclass
+class Effects:
+    """What a legal move does besides its state: columns, the note, notifications, a clue's stage."""
+
+    note: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    #: (unit, notification kind, message)
+    notify: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The state the move leads to where the lifecycle leaves it to the move (``lifecycle.DECIDED``).
+    decided: S | None = None
+    #: A clue enters this stage (its resolve clock starts now).
+    stage: Stage | None = None
+    redispatched: bool = False
 
 
 def _required(value: str | None, what: str) -> str:
@@ -74,15 +92,32 @@ def apply_move(
     )  # fmt: skip
     seen = guard.seen_version(task, request.version)
     resume_to = S(task.suspended_from) if task.suspended_from else None
-    target = next_status(S(task.status), move, kind=task.kind, resume_to=resume_to)
+    next_status(S(task.status), move, kind=task.kind, resume_to=resume_to)  # legal now? (IllegalMove)
 
-    changes, note, notify = _effects(session, actor, task, request, target, now=now, org=org, policy=policy)
-    redispatched = move in (Move.designate, Move.route)
-    changes.update(clock_changes(session, task, target, now=now, policy=policy, redispatched=redispatched))
+    effects = _effects(session, actor, task, request, now=now, org=org, policy=policy)
+    target = next_status(S(task.status), move, kind=task.kind, resume_to=resume_to, decided=effects.decided)
+    changes = effects.changes
+    changes.update(
+        clock_changes(
+            session, task.model_copy(update=changes), target, now=now, policy=policy,
+            redispatched=effects.redispatched, stage=effects.stage,
+        )
+    )  # fmt: skip
+    status_before = task.status
     guard.write(
-        session, task, seen, changes, actor=actor, move=move.value, to_status=target, note=note, now=now
+        session,
+        task,
+        seen,
+        changes,
+        actor=actor,
+        move=move.value,
+        to_status=target,
+        note=effects.note,
+        now=now,
     )
-    for unit, kind, message in notify:
+    if task.kind == TaskKind.clue:
+        _record_stage(session, task, move, status_before, actor=actor, now=now)
+    for unit, kind, message in effects.notify:
         add_notification(session, org, unit_code=unit, task=task, kind=kind, message=message, now=now)
     return task
 
@@ -92,22 +127,21 @@ def _effects(
     actor: Actor,
     task: Task,
     request: MoveRequest,
-    target: S,
     *,
     now: datetime,
     org: Org | None,
     policy: TimePolicy,
-) -> tuple[dict[str, Any], str, list[tuple[str, str, str]]]:
-    """Column changes, the history note and notifications (unit, kind, message) of a legal move."""
+) -> Effects:
+    """The effects of a legal move (see ``Effects``)."""
     move = request.move
-    changes: dict[str, Any] = {}
-    notify: list[tuple[str, str, str]] = []
-    note = (request.note or request.reason or "").strip()
+    fx = Effects(note=(request.note or request.reason or "").strip())
 
     if move is Move.accept:
-        changes.update(handler_login=actor.login, accepted_at=now)
+        fx.changes.update(handler_login=actor.login, accepted_at=now)
+        if task.acknowledge_due_at is not None and task.acknowledged_at is None:
+            fx.changes["acknowledged_at"] = now  # 受理告知: the reporter's platform reads it on the event
     elif move is Move.return_:
-        note = _required(request.reason, "reason")
+        fx.note = _required(request.reason, "reason")
         dispatched = (task.dispatched_at or task.created_at).astimezone(policy.tz).date()
         used = policy.work_calendar().workdays_after(dispatched, now.astimezone(policy.tz).date())
         if used > RETURN_WINDOW_WORKDAYS:
@@ -116,67 +150,203 @@ def _effects(
                 f"{used} have passed",
                 details={"current": task.status, "workdays_since_dispatch": used},
             )
-        changes.update(handler_login=None)
+        fx.changes.update(handler_login=None)
         if org is not None and task.zone_code in org.zones_by_code:
             room = org.zones_by_code[task.zone_code].room
-            notify.append((room, "returned", f"{task.ledger_no} 被{task.handler_unit}退回: {note}"))
+            fx.notify.append((room, "returned", f"{task.ledger_no} 被{task.handler_unit}退回: {fx.note}"))
     elif move is Move.progress:
-        note = _required(request.note, "note")
+        fx.note = _required(request.note, "note")
     elif move is Move.submit:
-        changes.update(outcome=validate_outcome(task.kind, request.outcome), submitted_at=now)
+        _submit(task, request, fx, now=now)
     elif move is Move.verify:
-        changes.update(verified_at=now)
-        if target is S.closed:
-            changes.update(closed_at=now, close_reason="verified")
-        else:
-            changes.update(feedback_due_at=policy.feedback_due(task.kind, now))
+        _verify(task, fx, now=now, policy=policy)
     elif move is Move.reject:
-        note = _required(request.reason, "reason")
+        fx.note = _required(request.reason, "reason")
         if task.handler_unit:
-            notify.append((task.handler_unit, "rejected", f"{task.ledger_no} 验单不通过: {note}"))
+            fx.notify.append((task.handler_unit, "rejected", f"{task.ledger_no} 验单不通过: {fx.note}"))
     elif move in (Move.feedback_close, Move.feedback_reopen):
         feedback = validate_feedback(request.feedback)
         # The rating is the move (feedback_reopen: unsatisfied) or the close reason; the note keeps
         # the requester's own words.
-        note = feedback.comment or ""
-        changes.update(feedback_rating=feedback.rating, feedback_due_at=None)
-        if target is S.closed:
-            changes.update(closed_at=now, close_reason=feedback.rating)
+        fx.note = feedback.comment or ""
+        fx.changes.update(
+            feedback_rating=feedback.rating, feedback_resolved=feedback.resolved, feedback_due_at=None
+        )
+        if move is Move.feedback_close:
+            fx.changes.update(closed_at=now, close_reason=feedback.rating)
         elif task.handler_unit:
-            notify.append((task.handler_unit, "reopened", f"{task.ledger_no} 回访不满意，重新办理"))
+            fx.notify.append((task.handler_unit, "reopened", f"{task.ledger_no} 回访不满意，重新办理"))
     elif move is Move.feedback_expire:
-        note = "回访期满未答复，按无回复办结"
-        changes.update(closed_at=now, close_reason="no_response", feedback_due_at=None)
+        fx.note = "回访期满未答复，按无回复办结"
+        fx.changes.update(closed_at=now, close_reason="no_response", feedback_due_at=None)
     elif move is Move.suspend:
-        note = _required(request.reason, "reason")
-        changes.update(suspended_from=task.status)
+        fx.note = _required(request.reason, "reason")
+        fx.changes.update(suspended_from=task.status)
     elif move is Move.resume:
-        changes.update(suspended_from=None)
+        fx.changes.update(suspended_from=None)
     elif move in (Move.designate, Move.route):
-        note = _required(request.reason, "reason")
+        fx.note = _required(request.reason, "reason")
         unit = _required(request.unit, "unit")
-        changes.update(_reassign(session, task, unit, request.verifier_unit, org=org))
-        changes.update(handler_login=None, accepted_at=None, dispatched_at=now, suspended_from=None)
+        fx.changes.update(_reassign(session, task, unit, request.verifier_unit, org=org))
+        fx.changes.update(handler_login=None, accepted_at=None, dispatched_at=now, suspended_from=None)
+        fx.redispatched = True
         kind = "designated" if move is Move.designate else "dispatched"
-        notify.append(
-            (
-                unit,
-                kind,
-                f"{task.ledger_no} {'指定由贵单位办理' if move is Move.designate else '已分办'}: {note}",
+        said = "指定由贵单位办理" if move is Move.designate else "已分办"
+        fx.notify.append((unit, kind, f"{task.ledger_no} {said}: {fx.note}"))
+    elif move is Move.co_handle:
+        _co_handle(session, task, request, fx, org=org)
+    elif move is Move.recuse:
+        _recuse(task, actor, fx, org=org)
+    elif move is Move.review:
+        fx.note = _required(request.reason, "reason")
+        fx.changes.update(review_due_at=None, outcome=None, submitted_at=None)
+        fx.stage = Stage.disposition
+        if task.handler_unit:
+            fx.notify.append(
+                (task.handler_unit, "review", f"{task.ledger_no} 暂存待查线索重新处置: {fx.note}")
+            )
+    return fx
+
+
+def _submit(task: Task, request: MoveRequest, fx: Effects, *, now: datetime) -> None:
+    """办结报送: the outcome of the kind, or of the clue's stage; a referral closes when recorded."""
+    if task.kind == TaskKind.clue:
+        stage = task.stage or Stage.disposition
+        fx.changes.update(outcome=stages.validate_stage_outcome(stage, request.outcome), submitted_at=now)
+        if stage == Stage.referral:  # 上报 is recorded, not approved: the clue leaves the county
+            fx.decided = S.closed
+            fx.changes.update(closed_at=now, close_reason="referred")
+            if task.acknowledge_due_at is not None and task.acknowledged_at is None:
+                fx.changes["acknowledged_at"] = now
+    else:
+        fx.changes.update(outcome=validate_outcome(task.kind, request.outcome), submitted_at=now)
+
+
+def _verify(task: Task, fx: Effects, *, now: datetime, policy: TimePolicy) -> None:
+    """验单 / 审批: a request waits for feedback; a clue's stage opens the next, holds or concludes."""
+    fx.changes.update(verified_at=now)
+    if TaskKind(task.kind).asks_feedback:
+        fx.changes.update(feedback_due_at=policy.feedback_due(task.kind, now))
+        return
+    if task.kind != TaskKind.clue:
+        fx.decided = S.closed
+        fx.changes.update(closed_at=now, close_reason="verified")
+        return
+    verdict = stages.after_approval(task.stage or Stage.disposition, task.outcome or {})
+    if isinstance(verdict, Stage):
+        fx.decided, fx.stage = S.accepted, verdict
+        fx.changes.update(outcome=None, submitted_at=None)
+        fx.note = fx.note or f"审批通过，进入{verdict.value}"
+    elif verdict is stages.Next.held:
+        clocks = policy.clocks_for(task.kind)
+        every = clocks.hold_review if clocks is not None else None
+        review = extend(now, every.days, every.kind, policy.frame()) if every is not None else None
+        fx.decided = S.held
+        fx.changes.update(review_due_at=review)
+    else:
+        fx.decided = S.closed
+        fx.changes.update(closed_at=now, close_reason="verified")
+
+
+def _record_stage(
+    session: Session, task: Task, move: Move, before: str, *, actor: Actor, now: datetime
+) -> None:
+    """Keep ``clue_stages`` in step with the clue: a row per stage run, its submission and approval."""
+    record_stage(session, task, move=move, opened=move is Move.review or (
+        move is Move.verify and before == S.submitted and task.status == S.accepted
+    ), actor=actor, now=now)  # fmt: skip
+
+
+def record_stage(
+    session: Session, task: Task, *, move: Move | None, opened: bool, actor: Actor, now: datetime
+) -> None:
+    """The stage rows of ``task`` after ``move`` (``None``: routing made the task)."""
+    current = session.exec(
+        select(ClueStage)
+        .where(ClueStage.task_id == task.id, col(ClueStage.decided_at).is_(None))
+        .order_by(col(ClueStage.id).desc())
+    ).first()
+    if current is not None:
+        if move is Move.submit:
+            current.submitted_at, current.outcome = now, task.outcome
+            if task.status == S.closed:  # a referral: recorded on submission, not approved
+                current.decided_at, current.decided_by, current.result = (
+                    now,
+                    actor.login,
+                    stages.Next.concluded,
+                )
+        elif move is Move.reject:
+            current.submitted_at = None  # the approved submission is the one that counts
+        elif move is Move.verify:
+            current.decided_at, current.decided_by = now, actor.login
+            held, concluded = stages.Next.held.value, stages.Next.concluded.value
+            current.result = task.stage if opened else held if task.status == S.held else concluded
+        if current.decided_at is None and current.stage == (task.stage or Stage.disposition):
+            current.due_at = task.resolve_due_at  # follows the first dispatch and extensions
+        session.add(current)
+    active = task.status not in (S.closed, S.held)
+    if opened or (current is None and active):
+        session.add(
+            ClueStage(
+                task_id=task.id,  # type: ignore[arg-type]
+                stage=task.stage or Stage.disposition,
+                started_at=task.resolve_started_at or task.received_at,
+                due_at=task.resolve_due_at,
             )
         )
-    elif move is Move.co_handle:
-        note = _required(request.reason, "reason")
-        units, logins = _known(org, request.units, request.logins)
-        changes.update(
-            assisting_units=sorted({*task.assisting_units, *units}),
-            assisting_logins=sorted({*task.assisting_logins, *logins}),
+
+
+def _co_handle(session: Session, task: Task, request: MoveRequest, fx: Effects, *, org: Org | None) -> None:
+    """增派协助: units or staff join; rule 5 still applies to them (回避, in words)."""
+    reason = _required(request.reason, "reason")
+    units, logins = _known(org, request.units, request.logins)
+    if org is not None:
+        payload = _payload(session, task)
+        for who in [*units, *logins]:
+            refusal = assist_refusal(task.kind, payload, org, who, recused=task.recused_logins)
+            if refusal:
+                raise Forbidden(refusal, details={"recusal": who})
+    fx.changes.update(
+        assisting_units=sorted({*task.assisting_units, *units}),
+        assisting_logins=sorted({*task.assisting_logins, *logins}),
+    )
+    fx.note = f"增派协助 {', '.join([*units, *logins])}: {reason}"
+    staff_units = {s.login: s.unit for s in org.staff} if org is not None else {}
+    helped = dict.fromkeys([*units, *(staff_units[x] for x in logins if x in staff_units)])
+    fx.notify += [(u, "assist", f"{task.ledger_no} 请协助办理: {reason}") for u in helped]
+
+
+def _recuse(task: Task, actor: Actor, fx: Effects, *, org: Org | None) -> None:
+    """自行回避: the person leaves the task for good; its handling unit's other handlers carry on, or,
+    with none left, it goes back to the zone leader (returned) to be designated elsewhere."""
+    fx.note = f"自行回避: {fx.note}" if fx.note else "自行回避"
+    fx.changes["recused_logins"] = sorted({*task.recused_logins, actor.login})
+    fx.changes["assisting_logins"] = [x for x in task.assisting_logins if x != actor.login]
+    if task.handler_login == actor.login:
+        fx.changes["handler_login"] = None
+    if actor.role != Role.handler or actor.unit != task.handler_unit or org is None:
+        return
+    others = [
+        s.login for s in org.staff_of(task.handler_unit or "")
+        if Role.handler in s.roles and s.login != actor.login and s.login not in task.recused_logins
+    ]  # fmt: skip
+    if others:
+        fx.notify.append(
+            (task.handler_unit or "", "recused", f"{task.ledger_no} {actor.login} 回避，请另行承办")
         )
-        note = f"增派协助 {', '.join([*units, *logins])}: {note}"
-        staff_units = {s.login: s.unit for s in org.staff} if org is not None else {}
-        helped = dict.fromkeys([*units, *(staff_units[x] for x in logins if x in staff_units)])
-        notify += [(u, "assist", f"{task.ledger_no} 请协助办理: {request.reason}") for u in helped]
-    return changes, note, notify
+        return
+    fx.decided = S.returned
+    fx.changes.update(handler_login=None, suspended_from=None)
+    zone = org.zones_by_code.get(task.zone_code or "")
+    if zone is not None:
+        fx.notify.append(
+            (zone.room, "returned", f"{task.ledger_no} {task.handler_unit} 承办人员均已回避，请指定办案")
+        )
+
+
+def _payload(session: Session, task: Task) -> dict[str, Any]:
+    event = session.get(Event, task.event_id) if task.event_id else None
+    return event.payload if event is not None else {}
 
 
 def _known(org: Org | None, units: Iterable[str], logins: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -203,11 +373,11 @@ def _reassign(
         raise ValidationFailed(
             f"unknown unit {unit!r}", details=[{"path": "unit", "message": "unknown unit"}]
         )
-    event = session.get(Event, task.event_id) if task.event_id else None
-    payload = event.payload if event is not None else {}
-    refusal = designation_refusal(task.kind, payload, org, unit, verifier)
+    refusal = designation_refusal(
+        task.kind, _payload(session, task), org, unit, verifier, recused=task.recused_logins
+    )
     if refusal:
-        raise Forbidden(refusal)
+        raise Forbidden(refusal, details={"recusal": unit})
     target = org.units_by_code[unit]
     zone = task.zone_code or target.zone
     chosen_verifier = verifier or task.verifier_unit or default_verifier(task.kind, org, zone, unit)

@@ -1,4 +1,7 @@
-"""Outcomes a handler submits (办理结果), and the requester's feedback (回访), per kind (DESIGN §6)."""
+"""Outcomes a handler submits (办理结果) for a request, and the requester's feedback (回访) (DESIGN §6).
+
+A clue's outcomes are its stages' (``tasks.stages``).
+"""
 
 from __future__ import annotations
 
@@ -21,23 +24,18 @@ class RequestOutcome(_Strict):
     reply: Annotated[str, Field(min_length=1, max_length=5000)]
 
 
-class ClueOutcome(_Strict):
-    """Clue: 处置方式 (谈话函询, 初步核实, 暂存待查, 予以了结), case filed, people disciplined."""
-
-    disposition: Literal["talk_letter", "preliminary_verification", "hold", "close_out"]
-    case_filed: bool
-    disciplined_count: Annotated[int, Field(ge=0, le=10_000)]
-
-
 class Feedback(_Strict):
+    """回访: the requester's satisfaction and whether the matter was resolved, in their own words."""
+
     rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    #: 解决: the requester's own answer (DESIGN §9); a platform that does not ask may leave it out.
+    resolved: bool | None = None
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
 OUTCOMES: dict[str, type[_Strict]] = {
     TaskKind.complaint: RequestOutcome,
     TaskKind.enterprise_request: RequestOutcome,
-    TaskKind.clue: ClueOutcome,
 }
 
 

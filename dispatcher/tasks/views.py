@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dispatcher.models import Event, Extension, SupervisionOrder, Task, TaskHistory
+from dispatcher.enums import TaskKind
+from dispatcher.models import ClueStage, Event, Extension, SupervisionOrder, Task, TaskHistory
 from dispatcher.security import IdentityBox, mask_name, mask_phone
 from dispatcher.supervision.policy import TimePolicy
 from dispatcher.supervision.status import time_left
@@ -17,6 +19,7 @@ from dispatcher.tasks.access import (
     may_decide_extension,
     may_request_extension,
     may_reveal,
+    may_see_history,
     moves_for,
 )
 from dispatcher.tasks.extensions import PENDING, extensions_of
@@ -105,7 +108,76 @@ def task_detail(
         and extension_open(task)
         and not any(x.status == PENDING for x in extensions),
         "may_decide_extension": may_decide_extension(actor, task) and not recused,
+        "stage": task.stage,
+        "stages": [stage_view(x) for x in stages_of(session, task.id)] if task.stage else [],
+        "review_due_at": _iso(task.review_due_at),
+        "feedback_resolved": task.feedback_resolved,
+        "acknowledge_due_at": _iso(task.acknowledge_due_at),
+        "acknowledged_at": _iso(task.acknowledged_at),
+        "subject_history": subject_history(session, task, event) if may_see_history(actor, task) else None,
     }
+
+
+def stages_of(session: Session, task_id: int | None) -> list[ClueStage]:
+    return list(
+        session.exec(select(ClueStage).where(ClueStage.task_id == task_id).order_by(col(ClueStage.id))).all()
+    )
+
+
+def stage_view(stage: ClueStage) -> dict[str, Any]:
+    """One stage of a clue: its clock, the outcome approved (or submitted) and where it led."""
+    return {
+        "stage": stage.stage,
+        "started_at": _iso(stage.started_at),
+        "due_at": _iso(stage.due_at),
+        "submitted_at": _iso(stage.submitted_at),
+        "outcome": stage.outcome,
+        "decided_at": _iso(stage.decided_at),
+        "decided_by": stage.decided_by,
+        "result": stage.result,
+    }
+
+
+#: Earlier items shown in a clue's subject history (廉政档案), newest first.
+HISTORY_LIMIT = 50
+
+
+def subject_history(session: Session, task: Task, event: Event | None) -> list[dict[str, Any]]:
+    """廉政档案: the other clues and complaints about the same subject (keyed hash of name and unit)
+    or the same unit, received up to this one, with their outcomes."""
+    if event is None or task.kind != TaskKind.clue or not (event.subject_key or event.subject_unit_key):
+        return []
+    same = []
+    if event.subject_key:
+        same.append(col(Event.subject_key) == event.subject_key)
+    if event.subject_unit_key:
+        same.append(col(Event.subject_unit_key) == event.subject_unit_key)
+    rows = session.exec(
+        select(Event, Task)
+        .join(Task, col(Task.event_id) == col(Event.id))
+        .where(sa.or_(*same), col(Event.id) != event.id, col(Event.received_at) <= event.received_at)
+        .order_by(col(Event.received_at).desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    return [
+        {
+            "task_id": other.id, "ledger_no": other.ledger_no, "kind": other.kind,
+            "received_at": _iso(other.received_at), "status": other.status, "stage": other.stage,
+            "close_reason": other.close_reason, "outcome": _figures(other.outcome),
+            "match": "subject" if event.subject_key and earlier.subject_key == event.subject_key else "unit",
+        }
+        for earlier, other in rows
+    ]  # fmt: skip
+
+
+#: Free text of an outcome, left out of another item's subject history (it may name people).
+_FREE_TEXT = frozenset({"reply", "note", "referred_to"})
+
+
+def _figures(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    return {k: v for k, v in outcome.items() if k not in _FREE_TEXT}
 
 
 def history_view(h: TaskHistory) -> dict[str, Any]:

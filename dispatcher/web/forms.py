@@ -51,6 +51,10 @@ FORMS: dict[Move, MoveForm] = {
         MoveForm(Move.route, "分办", ("unit", "reason"), primary=True, text_label="分办理由"),
         MoveForm(Move.designate, "指定办案", ("unit", "reason"), text_label="指定理由"),
         MoveForm(Move.co_handle, "增派协助", ("unit", "reason"), text_label="协助事项"),
+        MoveForm(Move.recuse, "自行回避", ("reason",), text_label="回避事由（将记入办理记录）"),
+        MoveForm(
+            Move.review, "暂存复查", ("reason",), primary=True, text_label="复查意见（重新提出处置意见）"
+        ),
     )
 }
 
@@ -62,15 +66,32 @@ def _text(form: FormData, name: str) -> str | None:
     return value.strip()
 
 
-def outcome_of(kind: str, form: FormData) -> dict[str, Any]:
-    """The outcome fields of the kind, as posted (strings; the outcome model parses and checks them)."""
-    names = (
-        ("disposition", "case_filed", "disciplined_count") if kind == TaskKind.clue else ("resolved", "reply")
-    )
-    return {name: value for name in names if (value := _text(form, name)) is not None}
+#: The outcome fields of each clue stage's form (the stage's model parses and checks them).
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "disposition": ("disposition",),
+    "talk_letter": ("result",),
+    "preliminary_verification": ("result",),
+    "case": ("disciplined_count", "amount_recovered"),
+    "referral": ("referred_to",),
+}
 
 
-def move_body(move: Move, kind: str, form: FormData) -> MoveBody:
+def outcome_of(kind: str, stage: str | None, form: FormData) -> dict[str, Any]:
+    """The outcome fields of the kind (or clue stage), as posted; the outcome models check them."""
+    if kind != TaskKind.clue:
+        return {name: value for name in ("resolved", "reply") if (value := _text(form, name)) is not None}
+    fields = STAGE_FIELDS.get(stage or "disposition", ())
+    outcome: dict[str, Any] = {name: value for name in fields if (value := _text(form, name))}
+    if stage == "case":
+        outcome["sanctions"] = {
+            k: v for k in ("party", "government", "organizational") if (v := _text(form, k))
+        }
+        forms = {k: v for k in ("first", "second", "third", "fourth") if (v := _text(form, f"form_{k}"))}
+        outcome["four_forms"] = forms
+    return outcome
+
+
+def move_body(move: Move, kind: str, form: FormData, *, stage: str | None = None) -> MoveBody:
     """The body of a posted move form (the API's ``MoveBody``); pydantic's ``ValidationError`` if bad."""
     unit = _text(form, "unit")
     version = _text(form, "version")
@@ -80,7 +101,7 @@ def move_body(move: Move, kind: str, form: FormData) -> MoveBody:
         "version": int(version) if version and version.isdigit() else None,
     }
     if move is Move.submit:
-        data["outcome"] = outcome_of(kind, form)
+        data["outcome"] = outcome_of(kind, stage, form)
     if move is Move.co_handle:
         data["units"] = [unit] if unit else []
     elif move in (Move.designate, Move.route):

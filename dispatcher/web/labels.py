@@ -31,7 +31,34 @@ STATES: dict[str, str] = {
     "rejected": "验单退回",
     "reopened": "不满意重办",
     "suspended": "已暂停",
+    "held": "暂存待查",
 }
+
+#: A clue's stages (``enums.Stage``).
+STAGES: dict[str, str] = {
+    "disposition": "处置意见",
+    "talk_letter": "谈话函询",
+    "preliminary_verification": "初步核实",
+    "case": "审查调查",
+    "referral": "上报移送",
+}
+
+#: Where an approved clue stage led (``ClueStage.result``): a stage, or these.
+STAGE_RESULTS: dict[str, str] = {**STAGES, "held": "暂存待查", "concluded": "办结"}
+
+#: A talk letter's or a preliminary verification's finding.
+FINDINGS: dict[str, str] = {
+    "clarified": "了结澄清",
+    "case_filed": "立案审查",
+    "disposition": "重新提出处置意见",
+}
+
+#: 四种形态.
+FOUR_FORMS: dict[str, str] = {"first": "第一种形态", "second": "第二种形态", "third": "第三种形态",
+                              "fourth": "第四种形态"}  # fmt: skip
+
+#: Sanctions counted on a concluded case.
+SANCTIONS: dict[str, str] = {"party": "党纪处分", "government": "政务处分", "organizational": "组织处理"}
 
 #: History entries (``TaskHistory.move``): the routing worker's ``dispatch`` and every ``Move``.
 MOVES: dict[str, str] = {
@@ -53,13 +80,33 @@ MOVES: dict[str, str] = {
     "extend": "申请延期",
     "extend_approve": "批准延期",
     "extend_refuse": "不批准延期",
+    "recuse": "自行回避",
+    "review": "暂存复查",
 }
 
 #: Extension requests (``Extension.status``).
 EXTENSION_STATES: dict[str, str] = {"pending": "待审批", "approved": "已批准", "refused": "未批准"}
 
+#: Routing rules (``tasks.rule``, DESIGN §5).
+RULES: dict[str, str] = {
+    "complaint_township": "属地办理",
+    "complaint_escalated": "提级办理",
+    "enterprise_department": "部门接单",
+    "clue_escalated": "提级办案",
+    "cross_handling": "交叉办案",
+    "cross_handling_fallback_room": "交叉办案（由室办理）",
+    "stationed_group": "派驻监督",
+    "refer_upward": "上报移送",
+    "unknown_township": "地点不明",
+    "unmapped_category": "类别未对应",
+    "no_eligible_unit": "回避后无可承办单位",
+    "no_org": "未加载组织目录",
+    "routing_error": "自动分办出错",
+    "unknown_kind": "未知事项类型",
+}
+
 #: Supervision steps (``SupervisionOrder.step`` is ``<clock>.<step>[.<level>]``) and who was told.
-CLOCKS: dict[str, str] = {"accept": "接单", "resolve": "办结", "verify": "验单"}
+CLOCKS: dict[str, str] = {"accept": "接单", "resolve": "办结", "verify": "验单", "acknowledge": "受理告知"}
 STEPS: dict[str, str] = {"warning": "临期预警", "overdue": "超期", "escalated": "升级督办"}
 NOTIFIED: dict[str, str] = {
     "handler_unit": "承办单位",
@@ -114,6 +161,7 @@ RATINGS: dict[str, str] = {
 
 CLOSE_REASONS: dict[str, str] = {
     "verified": "验单通过",
+    "referred": "已上报移送",
     "no_response": "回访期满无答复",
     **RATINGS,
 }
@@ -133,6 +181,8 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "reopened": "重办",
     "designated": "指定办案",
     "assist": "协助",
+    "recused": "回避",
+    "review": "暂存复查",
     "extension_requested": "延期申请",
     "extension_approved": "延期批准",
     "extension_refused": "延期未批准",
@@ -185,6 +235,11 @@ FIELDS: dict[str, str] = {
     "outcome.disposition": "处置方式",
     "outcome.case_filed": "是否立案",
     "outcome.disciplined_count": "处分人数",
+    "outcome.result": "函询或核实结论",
+    "outcome.referred_to": "移送至",
+    "outcome.amount_recovered": "追缴金额",
+    "outcome.sanctions": "处分情况",
+    "outcome.four_forms": "四种形态",
     "version": "版本",
     "days": "延期天数",
 }
@@ -216,7 +271,9 @@ def refusal(exc: DispatchError, what: str) -> str:
             return f"{what}未完成：分办已过 {used} 个工作日，超过 5 个工作日不能退回。"
         return f"{what}未完成：任务已被他人更新，请查看最新状态后再操作。"
     if isinstance(exc, Forbidden):
-        return f"{what}未完成：您无权执行此操作（如需回避或不属本单位职责）。"
+        if exc.message.startswith("回避"):  # the core says which conflict, in words
+            return f"{what}未完成：{exc.message}。"
+        return f"{what}未完成：您无权执行此操作（不属本单位或本人职责）。"
     if isinstance(exc, NotFound):
         return f"{what}未完成：任务不存在或不属于本单位。"
     if isinstance(exc, RateLimited):

@@ -214,7 +214,8 @@ async def task_move(
         return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
     async def work() -> object:
-        body = move_body(chosen, str(form.get("kind") or ""), form)
+        stage = str(form.get("stage") or "") or None
+        body = move_body(chosen, str(form.get("kind") or ""), form, stage=stage)
         return await run_in_threadpool(service.move_task, services, user, task_id, chosen, body)
 
     label = labels.MOVES.get(chosen.value, chosen.value)

@@ -55,6 +55,12 @@ templates.env.globals.update(
     DEADLINE_STATES=labels.DEADLINE_STATES,
     step_label=labels.step_label,
     deadline_text=labels.deadline_text,
+    STAGES=labels.STAGES,
+    STAGE_RESULTS=labels.STAGE_RESULTS,
+    FINDINGS=labels.FINDINGS,
+    FOUR_FORMS=labels.FOUR_FORMS,
+    SANCTIONS=labels.SANCTIONS,
+    RULES=labels.RULES,
 )
 
 
@@ -168,9 +174,19 @@ def identity_rows(identity: dict[str, Any]) -> list[tuple[str, str]]:
 def outcome_rows(outcome: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not outcome:
         return []
+    worded: dict[str, dict[str, str]] = {
+        "disposition": labels.DISPOSITIONS, "result": labels.FINDINGS, "sanctions": labels.SANCTIONS,
+        "four_forms": labels.FOUR_FORMS,
+    }  # fmt: skip
     rows = []
     for key, value in outcome.items():
         label = labels.FIELDS.get(f"outcome.{key}", key)
-        text = labels.DISPOSITIONS.get(value, value) if key == "disposition" else _text(key, value)
+        words = worded.get(key, {})
+        if isinstance(value, dict):
+            text = "；".join(f"{words.get(k, k)} {v}" for k, v in value.items() if v) or "无"
+        elif key in worded:
+            text = words.get(str(value), str(value))
+        else:
+            text = _text(key, value)
         rows.append((label, str(text)))
     return rows

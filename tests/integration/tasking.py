@@ -1,7 +1,7 @@
 """Helpers of the task API tests: staff of the example org, tasks made fast, moves over real HTTP.
 
 Tasks are made the quick way: the event goes through the real intake API (a source token over
-HTTP), then ``dispatcher.dispatch.route_event`` routes it in a unit of work in this process —
+HTTP), then ``routing.dispatch.dispatch_event`` routes it in a unit of work in this process —
 what the routing worker would do, without waiting for it. Everything a test then does to the
 task goes through the staff API over HTTP.
 """
@@ -27,6 +27,7 @@ from dispatcher.security import hash_token, new_token
 from dispatcher.supervision.calendar import WorkCalendar
 from dispatcher.wallclock import utcnow
 from tests import factories
+from tests.conftest import TEST_SECRET
 
 Headers = dict[str, str]
 
@@ -44,6 +45,9 @@ CAST: dict[str, tuple[str, str]] = {
     "han.zhiyuan": ("SHI1", "zone_leader"),  # 第一协作区组长
     # other units of zone 1
     "xu.dongsheng": ("CGJD-JW", "handler"),  # 城关街道: cross-handles 大兴镇's clues
+    "ren.jing": ("CGJD-JW", "handler"),  # recuses the reporter 任建国 (回避)
+    "kang.wei": ("FDX-JW", "handler"),  # recuses 大兴镇 (DXZ)
+    "t.ajgl.handler": ("AJGL", "handler"),  # 案件监督管理室: records clues referred upward
     "tao.li": ("FDX-JW", "handler"),
     "liang.zhenyu": ("HSZ-JW", "handler"),
     "dong.kai": ("PZ1", "handler"),
@@ -110,7 +114,7 @@ class Desk:
 
     def route(self, event_id: str) -> int:
         with unit_of_work(self.engine) as s:
-            task = dispatch_event(s, event_id, now=utcnow())
+            task = dispatch_event(s, event_id, now=utcnow(), secret_key=TEST_SECRET)
             assert task is not None and task.id is not None
             return task.id
 

@@ -176,29 +176,48 @@ def test_a_short_extension_of_an_overdue_task_leaves_it_overdue(desk: Desk) -> N
     assert desk.row(task).deadline_state == "overdue"
 
 
-def test_an_extension_keeps_the_escalation_and_starts_a_new_run_of_the_clock(desk: Desk) -> None:
+def escalated(desk: Desk, days_ago: int) -> tuple[int, datetime]:
+    """An accepted task four days past its deadline, taken up the ladder once."""
     task = accepted(desk)
     now = utcnow()
-    due = now - timedelta(days=4)
+    due = now - timedelta(days=days_ago)
     desk.set(task, resolve_due_at=due, deadline_state="escalated", escalation_level=1)
     with unit_of_work(desk.engine) as s:
         for step in ("resolve.warning", "resolve.overdue", "resolve.escalated.1"):
-            s.add(SupervisionOrder(task_id=task, step=step, late_unit="DXZ-JW", deadline=due, days_over=4,
-                                   notified="zone_leader", created_at=now))  # fmt: skip
+            s.add(SupervisionOrder(task_id=task, step=step, late_unit="DXZ-JW", deadline=due,
+                                   days_over=days_ago, notified="zone_leader", created_at=now))  # fmt: skip
+    return task, now
+
+
+def test_an_extension_whose_deadline_lies_ahead_lifts_the_escalation_in_a_new_run_of_the_clock(
+    desk: Desk,
+) -> None:
+    task, now = escalated(desk, days_ago=4)
     ext = pending_id(ask(desk, task, days=30).json())
 
     detail = decide(desk, task, ext, "approve").json()
 
     after = desk.row(task)
-    assert (after.deadline_state, after.escalation_level, after.extensions_used) == ("escalated", 1, 1)
+    # DESIGN §6: an extended task keeps the escalation it reached unless its new deadline lies ahead
+    assert (after.deadline_state, after.escalation_level, after.extensions_used) == ("on_time", 0, 1)
     # the extended deadline is a new run of the resolve clock (resolve#2.*): its own warning
     # comes before the new deadline, and will be taken once like every step
-    assert after.next_check_at is not None and after.resolve_due_at is not None
+    assert after.resolve_run == 2 and after.next_check_at is not None and after.resolve_due_at is not None
     assert now < after.next_check_at < after.resolve_due_at
     assert [o["step"] for o in detail["supervision_orders"]] == [
         "resolve.warning", "resolve.overdue", "resolve.escalated.1",
     ]  # fmt: skip
-    assert detail["deadline"]["state"] == "escalated"
+    assert detail["deadline"]["state"] == "on_time"
+
+
+def test_an_extension_that_leaves_the_deadline_in_the_past_keeps_the_escalation(desk: Desk) -> None:
+    task, _ = escalated(desk, days_ago=20)
+
+    decide(desk, task, pending_id(ask(desk, task, days=5).json()), "approve")
+
+    after = desk.row(task)
+    assert after.resolve_due_at is not None and after.resolve_due_at < utcnow()
+    assert (after.deadline_state, after.escalation_level) == ("escalated", 1)
 
 
 def test_a_rejected_or_reopened_task_may_be_extended(desk: Desk) -> None:

@@ -37,7 +37,7 @@ def test_a_complaint_is_accepted_submitted_verified_and_closed_by_feedback(
     base = f"{api_url}/api/v1/tasks/{task}"
 
     detail = httpx.get(base, headers=handler).json()
-    assert detail["allowed_moves"] == ["accept", "return", "suspend"]
+    assert detail["allowed_moves"] == ["accept", "return", "suspend", "recuse"]
     assert detail["event"]["identity"]["complainant"]["phone"] == "138****5678"
     assert httpx.post(f"{base}/accept", headers=handler).json()["status"] == "accepted"
     outcome = {"resolved": True, "reply": "补贴已发放"}

@@ -50,8 +50,9 @@ LEADER = Actor(login="han.zhiyuan", role="zone_leader", unit="SHI1", zones=froze
 SYSTEM = Actor.system("test")
 ROOM, COMMISSION = "SHI1", "DFZF"  # zone 1's room (zone leader rung), the commission's office
 
-RESOLVE_STEPS = ["resolve.warning", "resolve.overdue", "resolve.escalated.1", "resolve.escalated.2"]
-ACCEPT_STEPS = ["accept.warning", "accept.overdue", "accept.escalated.1", "accept.escalated.2"]
+#: The ladder of a clock whose deadline has passed when it is first seen: its warning is moot.
+RESOLVE_STEPS = ["resolve.overdue", "resolve.escalated.1", "resolve.escalated.2"]
+ACCEPT_STEPS = ["accept.overdue", "accept.escalated.1", "accept.escalated.2"]
 
 
 def at(text: str) -> datetime:
@@ -169,17 +170,17 @@ def test_past_events_become_warning_overdue_escalated_at_the_next_sweep_exactly_
     # falls at the end of the next working day
     clue = routed(desk, factories.clue(), now - timedelta(days=31))
     move(engine, loaded_org, SYSTEM, clue, now, Move.accept)
-    # dispatched 20 working days ago and never accepted: the accept clock's whole ladder
+    # received 20 working days ago and never accepted: both clocks run from receipt, whole ladders
     received = workdays_before(today, 20)
     unaccepted = routed(desk, factories.complaint(), received, dispatched=received)
 
     request.getfixturevalue("worker")  # started once the tasks are routed here (at the times chosen)
     assert sweep(runtime) == 4  # every task with a running clock that has something due; `fresh` is not
     expected = {
-        late: RESOLVE_STEPS,
+        late: RESOLVE_STEPS,  # no warning: it would come after the deadline it warns of
         nearly: ["resolve.warning"],
-        clue: ["resolve.overdue", "resolve.warning"],
-        unaccepted: ACCEPT_STEPS,
+        clue: ["resolve.overdue"],
+        unaccepted: ACCEPT_STEPS + RESOLVE_STEPS,
     }
     total = sum(map(len, expected.values()))
     wait_for(lambda: len(orders(engine)) >= total, timeout=30, what=f"{total} supervision orders")
@@ -200,23 +201,23 @@ def test_past_events_become_warning_overdue_escalated_at_the_next_sweep_exactly_
     # who was told: the handler of warnings and of a late resolution, the zone's room of a late
     # acceptance and the first rung, the commission's office of the second
     assert supervision_notes(engine, late) == sorted([
-        (late, "DXZ-JW", "supervision.warning"), (late, "DXZ-JW", "supervision.overdue"),
-        (late, ROOM, "supervision.escalated"), (late, COMMISSION, "supervision.escalated"),
+        (late, "DXZ-JW", "supervision.overdue"), (late, ROOM, "supervision.escalated"),
+        (late, COMMISSION, "supervision.escalated"),
     ])  # fmt: skip
     assert supervision_notes(engine, unaccepted) == sorted([
-        (unaccepted, "DXZ-JW", "supervision.warning"), (unaccepted, ROOM, "supervision.overdue"),
-        (unaccepted, ROOM, "supervision.escalated"), (unaccepted, COMMISSION, "supervision.escalated"),
+        (unaccepted, ROOM, "supervision.overdue"), (unaccepted, ROOM, "supervision.escalated"),
+        (unaccepted, COMMISSION, "supervision.escalated"),
+        (unaccepted, "DXZ-JW", "supervision.overdue"), (unaccepted, ROOM, "supervision.escalated"),
+        (unaccepted, COMMISSION, "supervision.escalated"),
     ])  # fmt: skip
     assert supervision_notes(engine, nearly) == [(nearly, "RSJ", "supervision.warning")]
-    assert supervision_notes(engine, clue) == sorted([
-        (clue, "CGJD-JW", "supervision.warning"), (clue, "CGJD-JW", "supervision.overdue"),
-    ])  # fmt: skip
+    assert supervision_notes(engine, clue) == [(clue, "CGJD-JW", "supervision.overdue")]
     by_step = {(o.task_id, o.step): o for o in orders(engine)}
     order = by_step[(late, "resolve.escalated.2")]
     assert order.late_unit == "DXZ-JW" and order.notified == "commission"
     assert order.deadline == row(engine, late).resolve_due_at
     assert order.days_over >= 15  # 15 working days at least, in calendar days
-    assert by_step[(late, "resolve.warning")].notified == "handler_unit"
+    assert by_step[(late, "resolve.overdue")].notified == "handler_unit"
     assert by_step[(unaccepted, "accept.overdue")].notified == "zone_leader"
 
     # the next checks: nothing left for the fully escalated, the pending step for the others
@@ -251,8 +252,8 @@ def test_two_sweepers_racing_take_each_step_once(
     ids = []
     for n in range(6):
         received = workdays_before(today, 20 + n)
-        ids.append(routed(desk, factories.complaint(), received, dispatched=received))  # accept ladder
-        ids.append(routed(desk, factories.complaint(), received))  # resolve ladder once accepted
+        ids.append(routed(desk, factories.complaint(), received, dispatched=received))  # both ladders
+        ids.append(routed(desk, factories.complaint(), received))  # the resolve ladder once accepted
         move(engine, loaded_org, HANDLER, ids[-1], utcnow(), Move.accept)
 
     request.getfixturevalue("worker")
@@ -287,7 +288,7 @@ def test_two_sweepers_racing_take_each_step_once(
     assert not errors, errors
     assert sum(claimed) <= len(ids)  # a task claimed by one sweep is held from the other
 
-    total = 4 * len(ids)
+    total = sum(6 if i % 2 == 0 else 3 for i in range(len(ids)))
     wait_for(lambda: len(orders(engine)) >= total, timeout=30, what=f"{total} orders")
     # let the workers finish the sweeps' messages, then look: nothing doubled
     wait_for(
@@ -296,7 +297,7 @@ def test_two_sweepers_racing_take_each_step_once(
     assert len(orders(engine)) == total
     assert_each_step_once(engine)
     for i, task_id in enumerate(ids):
-        assert steps(engine, task_id) == sorted(ACCEPT_STEPS if i % 2 == 0 else RESOLVE_STEPS)
+        assert steps(engine, task_id) == sorted(ACCEPT_STEPS + RESOLVE_STEPS if i % 2 == 0 else RESOLVE_STEPS)
         assert (row(engine, task_id).deadline_state, row(engine, task_id).escalation_level) == (
             "escalated",
             2,
@@ -365,7 +366,7 @@ def test_the_ladder_step_by_step_each_step_once(desk: Desk, engine: sa.Engine, l
         # the actor again at the same moment (a redelivered message) takes nothing
         with unit_of_work(engine) as s:
             assert supervise(s, task_id, now=now, policy=DEFAULT_POLICY, org=loaded_org) == []
-    assert steps(engine, task_id) == sorted(RESOLVE_STEPS)
+    assert steps(engine, task_id) == sorted(["resolve.warning", *RESOLVE_STEPS])  # warned in time
     assert [(u, k) for _, u, k in supervision_notes(engine, task_id)] == sorted([
         ("DXZ-JW", "supervision.warning"), ("DXZ-JW", "supervision.overdue"),
         (ROOM, "supervision.escalated"), (COMMISSION, "supervision.escalated"),
@@ -386,7 +387,7 @@ def test_suspend_stops_the_clock_and_resume_restarts_it_with_the_time_left(
         engine, loaded_org, HANDLER, task_id, at("2026-03-04 10:00"), Move.suspend, reason="听证"
     )
     assert suspended.status == S.suspended and suspended.next_check_at is None
-    assert suspended.paused_workdays == 3
+    assert suspended.clock_pauses is not None and suspended.clock_pauses["resolve"]["workdays"] == 3
     # weeks pass while paused: the sweep never sees it, the actor takes nothing
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-30 10:00")) == {}
     with unit_of_work(engine) as s:
@@ -398,10 +399,9 @@ def test_suspend_stops_the_clock_and_resume_restarts_it_with_the_time_left(
     resumed = move(engine, loaded_org, HANDLER, task_id, at("2026-04-06 10:00"), Move.resume)
     assert resumed.status == S.accepted
     assert resumed.resolve_due_at == at("2026-04-10 17:30")
-    assert resumed.paused_workdays is None and resumed.next_check_at is not None
+    assert resumed.clock_pauses is None and resumed.next_check_at is not None
     assert resumed.next_check_at <= at("2026-04-10 17:30")
     # the old deadline has long passed: not overdue, the paused weeks did not count
-    print("resumed next check", resumed.next_check_at)
     sweep_and_supervise(engine, loaded_org, at("2026-04-10 17:29"))
     assert "resolve.overdue" not in steps(engine, task_id)
     assert sweep_and_supervise(engine, loaded_org, at("2026-04-10 17:31")) == {task_id: ["resolve.overdue"]}
@@ -428,10 +428,9 @@ def test_accept_submit_and_close_move_the_clocks(desk: Desk, engine: sa.Engine, 
     task = row(engine, task_id)
     assert (task.accept_due_at, task.resolve_due_at) == (at("2026-03-03 17:30"), at("2026-03-09 17:30"))
     assert task.next_check_at == at("2026-03-03 13:22:30")
-    # late to accept: the accept clock's warning and overdue (the zone leader is told)
-    assert sweep_and_supervise(engine, loaded_org, at("2026-03-04 09:00")) == {
-        task_id: ["accept.warning", "accept.overdue"]
-    }
+    # late to accept: the accept clock is overdue (the zone leader is told); its warning, first
+    # seen after the deadline it warns of, is never issued
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-04 09:00")) == {task_id: ["accept.overdue"]}
     assert row(engine, task_id).deadline_state == "overdue"
 
     # accepted: the resolve clock runs (from receipt), the state starts over
@@ -447,9 +446,7 @@ def test_accept_submit_and_close_move_the_clocks(desk: Desk, engine: sa.Engine, 
     )  # fmt: skip
     assert task.verify_due_at == at("2026-03-09 17:30")
     assert task.next_check_at == at("2026-03-09 10:52:30")  # 75 % of 26.5 working hours
-    assert sweep_and_supervise(engine, loaded_org, at("2026-03-10 09:00")) == {
-        task_id: ["verify.warning", "verify.overdue"]
-    }
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-10 09:00")) == {task_id: ["verify.overdue"]}
     assert (row(engine, task_id).deadline_state, row(engine, task_id).next_check_at) == (
         "overdue",
         at("2026-03-10 17:30"),
@@ -459,20 +456,17 @@ def test_accept_submit_and_close_move_the_clocks(desk: Desk, engine: sa.Engine, 
     task = move(engine, loaded_org, VERIFIER, task_id, at("2026-03-10 10:00"), Move.verify)
     assert task.status == S.awaiting_feedback and task.next_check_at is None
     assert sweep_and_supervise(engine, loaded_org, at("2026-04-30 10:00")) == {}
-    assert steps(engine, task_id) == sorted(
-        ["accept.warning", "accept.overdue", "verify.warning", "verify.overdue"]
-    )
+    assert steps(engine, task_id) == sorted(["accept.overdue", "verify.overdue"])
     assert [(u, k) for _, u, k in supervision_notes(engine, task_id)] == sorted([
-        ("DXZ-JW", "supervision.warning"), (ROOM, "supervision.overdue"),
-        ("DXZ-JW", "supervision.warning"), ("DXZ-JW", "supervision.overdue"),
+        (ROOM, "supervision.overdue"), ("DXZ-JW", "supervision.overdue"),
     ])  # fmt: skip
 
 
 def test_closing_clears_the_next_check(desk: Desk, engine: sa.Engine, loaded_org: Org) -> None:
     t0 = at("2026-03-02 10:00")
-    task_id = routed(desk, factories.clue(), t0, dispatched=t0)  # clues close on verification
+    task_id = routed(desk, factories.clue(), t0, dispatched=t0)  # 予以了结: concluded on approval
     move(engine, loaded_org, SYSTEM, task_id, t0, Move.accept)
-    outcome = {"disposition": "talk_letter", "case_filed": False, "disciplined_count": 0}
+    outcome = {"disposition": "close_out"}
     move(engine, loaded_org, SYSTEM, task_id, at("2026-03-03 10:00"), Move.submit, outcome=outcome)
     assert row(engine, task_id).next_check_at is not None
     task = move(engine, loaded_org, SYSTEM, task_id, at("2026-03-04 10:00"), Move.verify)
@@ -485,7 +479,7 @@ def test_designation_restarts_the_accept_clock(desk: Desk, engine: sa.Engine, lo
     t0 = at("2026-03-02 10:00")
     task_id = routed(desk, factories.complaint(), t0, dispatched=t0)
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-05 09:00")) == {
-        task_id: ["accept.warning", "accept.overdue", "accept.escalated.1"]
+        task_id: ["accept.overdue", "accept.escalated.1"]
     }
     assert (row(engine, task_id).deadline_state, row(engine, task_id).escalation_level) == ("escalated", 1)
 
@@ -502,19 +496,20 @@ def test_designation_restarts_the_accept_clock(desk: Desk, engine: sa.Engine, lo
     # before the new deadline nothing happens, however often the sweep runs
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-06 09:00")) == {}
     assert row(engine, task_id).deadline_state == "on_time"
-    # the new unit does not accept either: its own accept ladder (a second round of steps, each
-    # once), the zone leader told again
+    # the new unit does not accept either: its own accept ladder (a second run of steps, each
+    # once), the zone leader told again; the resolve clock, running since receipt, warns meanwhile
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-09 09:00")) == {
-        task_id: ["accept#2.warning", "accept#2.overdue"]
+        task_id: ["resolve.warning", "accept#2.overdue"]
     }
     with unit_of_work(engine) as s:
         assert supervise(s, task_id, now=at("2026-03-09 09:00"), policy=DEFAULT_POLICY, org=loaded_org) == []
     task = row(engine, task_id)
-    assert (task.deadline_state, task.escalation_level) == ("overdue", 0)
-    assert task.next_check_at == at("2026-03-09 17:30")  # accept#2.escalated.1
-    new = [(o.step, o.late_unit, o.notified) for o in orders(engine, task_id)][3:]
+    # late again, past the new deadline too: the escalation the task reached stays (DESIGN §6)
+    assert (task.deadline_state, task.escalation_level) == ("escalated", 1)
+    assert task.next_check_at == at("2026-03-09 17:30")  # accept#2.escalated.1 and resolve.overdue
+    new = [(o.step, o.late_unit, o.notified) for o in orders(engine, task_id)][2:]
     assert new == [
-        ("accept#2.warning", "FDX-JW", "handler_unit"),
+        ("resolve.warning", "FDX-JW", "handler_unit"),
         ("accept#2.overdue", "FDX-JW", "zone_leader"),
     ]
     notes = supervision_notes(engine, task_id)
@@ -523,7 +518,7 @@ def test_designation_restarts_the_accept_clock(desk: Desk, engine: sa.Engine, lo
     # accepted by the new unit: the resolve clock (already past its warning) takes over
     task = move(engine, loaded_org, Actor(login="tao.li", role="handler", unit="FDX-JW"), task_id,
                 at("2026-03-09 10:00"), Move.accept)  # fmt: skip
-    assert task.status == S.accepted and task.next_check_at == at("2026-03-06 13:22:30")
+    assert task.status == S.accepted and task.next_check_at == at("2026-03-09 17:30")  # resolve.overdue
 
 
 def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_each(
@@ -535,9 +530,7 @@ def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_
     t0 = at("2026-03-02 10:00")  # Monday; 5 working days → due Monday 03-09 17:30
     task_id = routed(desk, factories.complaint(), t0, dispatched=t0)
     move(engine, loaded_org, HANDLER, task_id, t0, Move.accept)
-    assert sweep_and_supervise(engine, loaded_org, at("2026-03-10 09:00")) == {
-        task_id: ["resolve.warning", "resolve.overdue"]
-    }
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-10 09:00")) == {task_id: ["resolve.overdue"]}
     with unit_of_work(engine) as s:  # 10 more calendar days (the policy's extension kind) → 03-19 17:30
         ext = extensions.ask(
             s, HANDLER, task_id, ExtensionRequest(days=10, reason="需调取银行流水"),
@@ -550,8 +543,128 @@ def test_an_approved_extension_is_a_new_run_whose_warning_and_overdue_come_once_
         )  # fmt: skip
     assert row(engine, task_id).resolve_due_at == at("2026-03-19 17:30")
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-12 09:00")) == {}
-    assert sweep_and_supervise(engine, loaded_org, at("2026-03-20 09:00")) == {
-        task_id: ["resolve#2.warning", "resolve#2.overdue"]
-    }
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-19 15:00")) == {task_id: ["resolve#2.warning"]}
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-20 09:00")) == {task_id: ["resolve#2.overdue"]}
     assert sweep_and_supervise(engine, loaded_org, at("2026-03-20 09:05")) == {}
     assert row(engine, task_id).deadline_state == "overdue"
+
+
+# --- DESIGN §6 (rewritten): clocks from received_at, watched from dispatch; the ladder per kind -------
+
+
+def test_a_complaint_imported_late_is_warned_overdue_and_escalated_at_the_next_sweeps_each_once(
+    desk: Desk, engine: sa.Engine, loaded_org: Org
+) -> None:
+    # received Monday 2 March 10:00, imported (and dispatched) Friday 6 March 14:00: the accept clock
+    # (1 working day) is long past, the resolve clock (5) past its warning — late on arrival
+    task_id = routed(desk, factories.complaint(), at("2026-03-02 10:00"), dispatched=at("2026-03-06 14:00"))
+    task = row(engine, task_id)
+    assert (task.accept_due_at, task.resolve_due_at) == (at("2026-03-03 17:30"), at("2026-03-09 17:30"))
+    assert task.next_check_at is not None and task.next_check_at < at("2026-03-06 14:00")
+    assert task.deadline_state == "overdue"  # not "on time" because it was only just dispatched
+
+    timeline = [
+        # the next sweep: the accept clock's overdue and first rung; the resolve warning (still ahead
+        # of its deadline); the accept warning, after its deadline, never
+        (
+            at("2026-03-06 14:01"),
+            ["accept.overdue", "accept.escalated.1", "resolve.warning"],
+            ("escalated", 1),
+        ),
+        (at("2026-03-06 14:02"), [], ("escalated", 1)),
+        (at("2026-03-09 17:31"), ["accept.escalated.2", "resolve.overdue"], ("escalated", 2)),
+        (at("2026-03-10 17:31"), ["resolve.escalated.1"], ("escalated", 2)),
+        (at("2026-03-12 17:31"), ["resolve.escalated.2"], ("escalated", 2)),
+        (at("2026-03-20 09:00"), [], ("escalated", 2)),
+    ]
+    for now, taken, standing in timeline:
+        assert sweep_and_supervise(engine, loaded_org, now) == ({task_id: taken} if taken else {}), now
+        task = row(engine, task_id)
+        assert (task.deadline_state, task.escalation_level) == standing, now
+    assert "accept.warning" not in steps(engine, task_id)
+    assert_each_step_once(engine)
+
+
+def test_a_reopened_task_keeps_the_escalation_its_past_deadline_reached(
+    desk: Desk, engine: sa.Engine, loaded_org: Org
+) -> None:
+    t0 = at("2026-03-02 10:00")
+    task_id = routed(desk, factories.complaint(), t0, dispatched=t0)
+    move(engine, loaded_org, HANDLER, task_id, t0, Move.accept)
+    assert (
+        sweep_and_supervise(engine, loaded_org, at("2026-03-11 09:00"))[task_id][-1] == "resolve.escalated.1"
+    )
+    move(engine, loaded_org, HANDLER, task_id, at("2026-03-11 10:00"), Move.submit,
+         outcome={"resolved": True, "reply": "已办结"})  # fmt: skip
+    move(engine, loaded_org, VERIFIER, task_id, at("2026-03-11 11:00"), Move.verify)
+    source = Actor.source("platform")
+    reopened = move(engine, loaded_org, source, task_id, at("2026-03-11 12:00"), Move.feedback_reopen,
+                    feedback={"rating": "unsatisfied", "resolved": False})  # fmt: skip
+    # the same past deadline: the escalation stays where it was (it dropped to 0 before)
+    assert (reopened.status, reopened.deadline_state, reopened.escalation_level) == (
+        "reopened",
+        "escalated",
+        1,
+    )
+    assert reopened.feedback_resolved is False
+    assert sweep_and_supervise(engine, loaded_org, at("2026-03-13 09:00")) == {
+        task_id: ["resolve.escalated.2"]
+    }
+
+
+def test_the_commission_rung_follows_the_policy_per_kind(
+    desk: Desk, engine: sa.Engine, loaded_org: Org
+) -> None:
+    t0 = at("2026-03-02 10:00")
+    clue = routed(desk, factories.clue(), t0, dispatched=t0)
+    complaint = routed(desk, factories.complaint(), t0, dispatched=t0)
+    for task_id in (clue, complaint):
+        move(engine, loaded_org, SYSTEM, task_id, t0, Move.accept)
+    sweep_and_supervise(engine, loaded_org, at("2026-06-30 09:00"))
+    rungs = {(t, u) for t, u, k in supervision_notes(engine) if k == "supervision.escalated"}
+    # a late clue goes to case supervision (案件监督管理室), a late complaint to 党风政风监督室
+    assert (clue, "AJGL") in rungs and (clue, COMMISSION) not in rungs
+    assert (complaint, COMMISSION) in rungs and (complaint, "AJGL") not in rungs
+
+
+def test_a_channel_with_its_own_clocks_in_the_policy_uses_them(desk: Desk, engine: sa.Engine) -> None:
+    from dispatcher.supervision.policy import check_policy_text
+
+    text = (
+        "clocks:\n"
+        "  complaint: {resolve: {days: 5}, channels: {hotline: {resolve: {days: 2}}}}\n"
+        "  enterprise_request: {resolve: {days: 10}}\n"
+        "  clue: {resolve: {days: 30, kind: calendar}}\n"
+    )
+    policy, problems = check_policy_text(text)
+    assert policy is not None, problems
+    t0 = at("2026-03-02 10:00")
+    due = {}
+    for channel in ("hotline", "online"):
+        event_id = import_event(desk, factories.complaint(channel=channel), t0)
+        with unit_of_work(desk.engine) as s:
+            task = dispatch_event(s, event_id, now=t0, policy=policy)
+            assert task is not None and task.channel == channel
+            due[channel] = task.resolve_due_at
+    assert due == {"hotline": at("2026-03-04 17:30"), "online": at("2026-03-09 17:30")}
+
+
+def test_an_item_imported_25_working_days_late_is_escalated_at_the_first_sweep_before_anyone_accepts_it(
+    api_url: str, engine: sa.Engine, loaded_org: Org, runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    """Through the real intake API, the routing worker and the scheduler's sweep (real Redis)."""
+    request.getfixturevalue("worker")
+    with open_desk(api_url, engine) as desk:
+        received = workdays_before(utcnow().astimezone(TZ).date(), 25)
+        event_id = import_event(desk, factories.complaint(), received)  # routed by the worker
+        task_id = wait_for(
+            lambda: desk.http.get(f"{api_url}/api/v1/events/{event_id}", headers=desk.source).json()["task"],
+            timeout=30, what="the worker to route the event",
+        )["id"]  # fmt: skip
+    assert row(engine, task_id).status == S.dispatched and row(engine, task_id).deadline_state == "overdue"
+    assert sweep(runtime) == 1
+    total = len(ACCEPT_STEPS + RESOLVE_STEPS)
+    wait_for(lambda: len(orders(engine, task_id)) == total, timeout=30, what=f"{total} orders")
+    assert steps(engine, task_id) == sorted(ACCEPT_STEPS + RESOLVE_STEPS)  # no warning after its deadline
+    wait_for(lambda: row(engine, task_id).escalation_level == 2, timeout=10, what="the escalation recorded")
+    assert sweep(runtime) == 0

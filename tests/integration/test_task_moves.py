@@ -33,7 +33,7 @@ KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str, str, str]] = {
 OUTCOMES: dict[str, dict[str, Any]] = {
     "complaint": {"resolved": True, "reply": "补贴已于本周发放到位"},
     "enterprise_request": {"resolved": False, "reply": "已协调县人社局压缩备案时限"},
-    "clue": {"disposition": "preliminary_verification", "case_filed": True, "disciplined_count": 2},
+    "clue": {"disposition": "close_out"},  # 予以了结: the disposition stage, approved, concludes the clue
 }
 
 
@@ -74,13 +74,13 @@ def moves(detail: dict[str, Any]) -> list[tuple[str, str | None, str]]:
 def test_a_handler_accepts_a_dispatched_task_and_the_history_records_who_and_when(desk: Desk) -> None:
     task = desk.task()
     before = desk.get(task, HANDLER).json()
-    assert before["allowed_moves"] == ["accept", "return", "suspend"]
+    assert before["allowed_moves"] == ["accept", "return", "suspend", "recuse"]
 
     detail = desk.ok(task, "accept", HANDLER)
 
     assert detail["status"] == "accepted" and detail["handler_login"] == HANDLER
     assert detail["version"] == before["version"] + 1
-    assert detail["allowed_moves"] == ["return", "progress", "submit", "suspend"]
+    assert detail["allowed_moves"] == ["return", "progress", "submit", "suspend", "recuse"]
     last = detail["history"][-1]
     assert (last["actor"], last["move"], last["from"], last["to"]) == (
         HANDLER,
@@ -176,7 +176,7 @@ def test_a_handler_submits_the_outcome_its_kind_takes(desk: Desk, kind: str) -> 
     assert detail["status"] == "submitted"
     assert detail["outcome"] == OUTCOMES[kind]
     assert moves(detail)[-1] == ("submit", "accepted", "submitted")
-    assert desk.get(task, verifier).json()["allowed_moves"] == ["verify", "reject"]
+    assert desk.get(task, verifier).json()["allowed_moves"] == ["verify", "reject", "recuse"]
 
 
 #: kind → [(outcome, the paths the 422 must name)]
@@ -208,16 +208,7 @@ BAD_OUTCOMES: dict[str, list[tuple[Any, set[str]]]] = {
             {"disposition": "hold", "case_filed": "perhaps", "disciplined_count": -1},
             {"outcome.case_filed", "outcome.disciplined_count"},
         ),
-        (
-            {"resolved": True, "reply": "已了结"},
-            {
-                "outcome.disposition",
-                "outcome.case_filed",
-                "outcome.disciplined_count",
-                "outcome.resolved",
-                "outcome.reply",
-            },
-        ),
+        ({"resolved": True, "reply": "已了结"}, {"outcome.disposition", "outcome.resolved", "outcome.reply"}),
     ],
 }
 
@@ -266,7 +257,7 @@ def test_verifying_waits_for_the_requesters_feedback_except_for_clues_which_clos
         due = datetime.fromisoformat(detail["feedback_due_at"]) - datetime.fromisoformat(detail["updated_at"])
         assert due == timedelta(days=settings.feedback_window_days)
         assert detail["closed_at"] is None
-    assert desk.get(task, handler).json()["allowed_moves"] == []
+    assert desk.get(task, handler).json()["allowed_moves"] == ([] if after == "closed" else ["recuse"])
 
 
 def test_a_rejected_outcome_goes_back_to_the_handler_with_the_reason_and_is_resubmitted(desk: Desk) -> None:
@@ -281,7 +272,7 @@ def test_a_rejected_outcome_goes_back_to_the_handler_with_the_reason_and_is_resu
     told = [n for n in desk.notifications(handler) if n["task_id"] == task]
     assert [n["kind"] for n in told] == ["rejected", "dispatched"]
     assert "回复未说明补贴发放时间" in told[0]["message"]
-    assert desk.get(task, handler).json()["allowed_moves"] == ["progress", "submit", "suspend"]
+    assert desk.get(task, handler).json()["allowed_moves"] == ["progress", "submit", "suspend", "recuse"]
 
     again = desk.ok(task, "submit", handler, outcome={"resolved": True, "reply": "补贴已于3月5日发放"})
     assert again["status"] == "submitted" and again["outcome"]["reply"] == "补贴已于3月5日发放"
@@ -323,7 +314,7 @@ def test_an_unsatisfied_requester_reopens_the_task_and_the_handler_resubmits(des
 
     assert r.status_code == 200 and r.json()["status"] == "reopened", r.text
     assert next(n["kind"] for n in desk.notifications(HANDLER) if n["task_id"] == task) == "reopened"
-    assert desk.get(task, HANDLER).json()["allowed_moves"] == ["progress", "submit", "suspend"]
+    assert desk.get(task, HANDLER).json()["allowed_moves"] == ["progress", "submit", "suspend", "recuse"]
     desk.ok(task, "progress", HANDLER, note="再次入户核实")
     desk.ok(task, "submit", HANDLER, outcome={"resolved": True, "reply": "已补发差额"})
     desk.ok(task, "verify", VERIFIER)
@@ -355,7 +346,7 @@ def test_feedback_when_the_task_is_not_awaiting_feedback_is_refused_with_its_sta
 
     error = error_of(desk.feedback(desk.event_of(dispatched), "satisfied"), 409)
     assert error["details"]["current"] == "dispatched"
-    assert error["details"]["allowed"] == ["designate", "accept", "return", "suspend", "co_handle"]
+    assert error["details"]["allowed"] == ["designate", "accept", "return", "suspend", "co_handle", "recuse"]
     assert error_of(desk.feedback(desk.event_of(clue), "unsatisfied"), 409)["details"] == {
         "current": "closed",
         "allowed": [],
@@ -394,7 +385,7 @@ def test_a_suspended_task_resumes_to_the_state_it_was_suspended_from(desk: Desk,
     assert [d["path"] for d in error["details"]] == ["reason"]
     suspended = desk.ok(task, "suspend", HANDLER, reason="暂存待查: 等待审计报告")
     assert suspended["status"] == "suspended"
-    assert suspended["allowed_moves"] == ["progress", "resume"]
+    assert suspended["allowed_moves"] == ["progress", "resume", "recuse"]
     desk.ok(task, "progress", HANDLER, note="审计报告预计下月出具")
 
     resumed = desk.ok(task, "resume", HANDLER)
@@ -477,7 +468,7 @@ def test_an_assisting_unit_sees_the_task_and_adds_progress_but_does_not_handle_i
     assert [t["id"] for t in listed] == [task]
     assert desk.ok(task, "progress", helper, note="已协助走访3户")["history"][-1]["actor"] == helper
     error_of(desk.move(task, "submit", helper, outcome=OUTCOMES["complaint"]), 403)
-    assert desk.get(task, helper).json()["allowed_moves"] == ["progress"]
+    assert desk.get(task, helper).json()["allowed_moves"] == ["progress", "recuse"]
 
 
 def test_an_assisting_staff_member_of_another_unit_sees_the_task_and_adds_progress(desk: Desk) -> None:
@@ -556,7 +547,12 @@ def test_the_zone_leader_routes_the_zones_triage_items_and_returned_tasks(desk: 
     assert (first.json()["handler_unit"], first.json()["verifier_unit"]) == ("SCJG", "DFZF")
     assert (second.json()["status"], second.json()["handler_unit"]) == ("dispatched", "HSZ-JW")
     assert moves(second.json())[-1] == ("route", "returned", "dispatched")
-    assert desk.get(returned, "liang.zhenyu").json()["allowed_moves"] == ["accept", "return", "suspend"]
+    assert desk.get(returned, "liang.zhenyu").json()["allowed_moves"] == [
+        "accept",
+        "return",
+        "suspend",
+        "recuse",
+    ]
 
 
 def test_routing_a_task_that_is_not_waiting_in_triage_is_refused_with_409(desk: Desk) -> None:
@@ -564,3 +560,34 @@ def test_routing_a_task_that_is_not_waiting_in_triage_is_refused_with_409(desk: 
     error = error_of(desk.route_triage(task, ONCALL, unit="HSZ-JW", reason="改派"), 409)
     assert error["details"]["current"] == "dispatched"
     assert "route" not in error["details"]["allowed"]
+
+
+def test_the_requesters_platform_reads_the_reply_once_verified_and_relays_whether_it_was_resolved(
+    desk: Desk,
+) -> None:
+    task, _, verifier = submitted(desk)
+    event = desk.event_of(task)
+
+    def state() -> dict[str, Any]:
+        r = desk.http.get(f"{desk.api}/api/v1/events/{event}", headers=desk.source)
+        assert r.status_code == 200, r.text
+        found: dict[str, Any] = r.json()["task"]
+        return found
+
+    assert state()["reply"] is None  # submitted, not yet verified: nothing to tell the requester
+    desk.ok(task, "verify", verifier)
+    assert state()["reply"] == OUTCOMES["complaint"]["reply"] and state()["verified_at"]
+
+    r = desk.http.post(
+        f"{desk.api}/api/v1/events/{event}/feedback", headers=desk.source,
+        json={"rating": "basically_satisfied", "resolved": False, "comment": "补贴到了，路灯还没修"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    detail = desk.get(task, HANDLER).json()
+    assert (detail["status"], detail["feedback_rating"], detail["feedback_resolved"]) == (
+        "closed", "basically_satisfied", False,
+    )  # fmt: skip
+    assert detail["history"][-1]["note"] == "补贴到了，路灯还没修"  # the requester's own words
+    bad = desk.http.post(f"{desk.api}/api/v1/events/{event}/feedback", headers=desk.source,
+                         json={"rating": "satisfied", "resolved": "perhaps"})  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["path"] == "resolved"

@@ -90,7 +90,7 @@ def test_accepting_twice_is_refused_and_names_what_is_allowed_now(desk: Desk) ->
 
     assert error["details"] == {
         "current": "accepted",
-        "allowed": ["designate", "return", "progress", "submit", "suspend", "co_handle"],
+        "allowed": ["designate", "return", "progress", "submit", "suspend", "co_handle", "recuse"],
     }
     assert "cannot accept a task that is accepted" in error["message"]
     assert desk.row(task).handler_login == HANDLER

@@ -37,7 +37,7 @@ from dispatcher.routing.dispatch import dispatch_event
 from dispatcher.settings import Settings
 from dispatcher.wallclock import utcnow
 from tests import factories
-from tests.conftest import EXAMPLE_ORG, make_settings
+from tests.conftest import EXAMPLE_ORG, TEST_SECRET, make_settings
 from tests.support import wait_for
 from workers.broker import Enqueuer, build_broker
 
@@ -175,7 +175,7 @@ def webhook_org(engine: sa.Engine, receiver: Receiver, monkeypatch: pytest.Monke
     org, problems = check_org_text(text, "org-webhooks.yaml")
     assert org is not None, problems
     with unit_of_work(engine) as s:
-        save_org(s, org, source_name="org-webhooks.yaml", text=text, now=utcnow())
+        save_org(s, org, source_name="org-webhooks.yaml", text=text, now=utcnow(), secret_key=TEST_SECRET)
     return org
 
 

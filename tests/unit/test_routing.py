@@ -415,13 +415,12 @@ def test_an_enterprise_request_never_goes_to_the_unit_it_names_as_the_enterprise
 @pytest.mark.parametrize(
     ("payload", "reason_has"),
     [
-        (clue("大兴镇", rank="township"), ("被反映人为乡镇及以上干部",)),
-        (clue("大兴镇", rank="county"), ("被反映人为乡镇及以上干部",)),
+        (clue("大兴镇", rank="township"), ("被反映人为乡镇领导干部",)),
         (clue("大兴镇", severity="serious"), ("问题线索性质严重",)),
-        (clue("DXZ", rank="county", severity="serious"), ("被反映人为乡镇及以上干部",)),
+        (clue("DXZ", rank="township", severity="serious"), ("被反映人为乡镇领导干部",)),
     ],
 )
-def test_a_township_rank_county_rank_or_serious_clue_is_escalated_to_the_zones_room(
+def test_a_township_rank_or_serious_clue_is_escalated_to_the_zones_room(
     payload: dict[str, Any], reason_has: tuple[str, ...]
 ) -> None:
     decision = decide_route("clue", payload, EXAMPLE, {"FDX-JW": 0})
@@ -561,30 +560,34 @@ def test_a_clue_falls_back_to_the_room_when_no_other_township_is_eligible(
 
 
 @pytest.mark.parametrize(
-    ("payload", "reason_has"),
+    ("org", "reason_has"),
     [
-        # escalated, but the subject works in the room
+        # escalated, but the room's only handler is recused from the subject
         (
-            clue("大兴镇", rank="county", unit="第一纪检监察室"),
-            ("被反映人为乡镇及以上干部", "第一纪检监察室需回避"),
+            build_org(2, recusals={"h.R1": [{"person": "赵德明"}]}),
+            ("被反映人为乡镇领导干部", "第1纪检监察室需回避"),
         ),
-        # escalated, but the subject works in the case office that verifies room cases
-        (clue("大兴镇", severity="serious", unit="AJGL"), ("问题线索性质严重", "没有可审核的单位")),
+        # escalated, but the case office's only verifier is recused: nobody verifies room cases
+        (
+            build_org(2, recusals={"v.AJGL": [{"person": "赵德明"}]}),
+            ("被反映人为乡镇领导干部", "没有可审核的单位"),
+        ),
     ],
 )
 def test_an_escalated_clue_goes_to_triage_when_the_room_or_case_office_is_conflicted(
-    payload: dict[str, Any], reason_has: tuple[str, ...]
+    org: Org, reason_has: tuple[str, ...]
 ) -> None:
-    decision = decide_route("clue", payload, EXAMPLE, {})
+    decision = decide_route("clue", clue("东湖镇", rank="township"), org, {})
 
     assert_decision(
         decision, outcome=TRIAGE, rule="no_eligible_unit", handler=None, verifier=None, reason_has=reason_has
     )
-    assert (decision.zone, decision.township) == ("Z1", "DXZ")
+    assert (decision.zone, decision.township) == ("Z1", "T11")
 
 
 def test_a_clue_goes_to_triage_when_neither_another_township_nor_the_room_is_eligible() -> None:
-    decision = decide_route("clue", clue("东湖镇", unit="第1纪检监察室"), build_org(1), {})
+    org = build_org(1, recusals={"h.R1": [{"township": "东湖镇"}]})
+    decision = decide_route("clue", clue("东湖镇"), org, {})
 
     assert_decision(
         decision,
@@ -594,6 +597,91 @@ def test_a_clue_goes_to_triage_when_neither_another_township_nor_the_room_is_eli
         verifier=None,
         reason_has=("没有可交叉办理的乡镇", "第1纪检监察室需回避", "需人工指定"),
     )
+
+
+# -- rule 4: jurisdiction (管辖) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        # managed above the county (县处级)
+        (clue("大兴镇", rank="county"), "县处级"),
+        (clue("火星镇", rank="county", severity="serious"), "县处级"),  # no township needed to refer it
+        # serving in the commission itself: a room, an office, a stationed group
+        (clue("大兴镇", rank="village", unit="第一纪检监察室"), "第一纪检监察室任职"),
+        (clue("大兴镇", severity="serious", unit="AJGL"), "案件监督管理室任职"),
+        (clue("石桥镇", unit="县纪委监委驻县政府办纪检监察组"), "纪检监察组任职"),
+        # a zone leader, whatever unit is written
+        (clue("大兴镇", name="韩志远"), "协作区组长"),
+    ],
+)
+def test_a_clue_beyond_the_countys_jurisdiction_is_referred_upward_by_the_referral_office(
+    payload: dict[str, Any], why: str
+) -> None:
+    decision = decide_route("clue", payload, EXAMPLE, {})
+
+    assert (decision.outcome, decision.rule, decision.verifier_unit) == (DISPATCH, "refer_upward", None)
+    # the case office records transfers, unless the subject serves there: then another office does
+    expected = "DFZF" if payload["subject"].get("unit") == "AJGL" else "AJGL"
+    assert decision.handler_unit == expected, decision
+    assert "上报" in decision.reason and "移送上级纪委监委" in decision.reason
+    assert why in decision.reason, decision.reason
+
+
+@pytest.mark.parametrize(
+    ("unit", "group", "room"),
+    [
+        ("县住房和城乡建设局", "PZ3", "SHI3"),  # covered by the group stationed at 农业农村局, zone 3
+        ("SCJG", "PZ2", "SHI2"),
+        ("县人力资源和社会保障局", "PZ1", "SHI1"),
+    ],
+)
+def test_a_clue_about_a_covered_departments_official_goes_to_its_stationed_group(
+    unit: str, group: str, room: str
+) -> None:
+    decision = decide_route("clue", clue("大兴镇", unit=unit), EXAMPLE, {})
+
+    assert_decision(
+        decision, outcome=DISPATCH, rule="stationed_group", handler=group, verifier=room,
+        reason_has=("派驻监督", EXAMPLE.units_by_code[group].name),
+    )  # fmt: skip
+    assert decision.zone == EXAMPLE.units_by_code[group].zone
+
+
+def test_a_stationed_group_whose_handlers_are_recused_leaves_the_clue_to_the_ordinary_rules() -> None:
+    org = Org.model_validate(
+        {
+            **EXAMPLE.model_dump(mode="json", exclude_none=True),
+            "staff": [
+                {**s.model_dump(mode="json", exclude_none=True), "recusals": [{"person": "赵德明"}]}
+                if s.unit == "PZ2" else s.model_dump(mode="json", exclude_none=True)
+                for s in EXAMPLE.staff
+            ],
+        }
+    )  # fmt: skip
+    decision = decide_route("clue", clue("大兴镇", unit="SCJG"), org, {})
+
+    assert decision.rule == "cross_handling" and decision.handler_unit != "PZ2"
+
+
+def test_a_staff_recusal_of_a_reporter_is_matched_on_the_keyed_hash_of_the_name() -> None:
+    from dispatcher.security import person_key
+
+    secret = "k" * 40
+    org = build_org(2, recusals={"h.T12-JW": [{"reporter": "王秀英"}]}).with_hashed_reporters(
+        lambda n: person_key(secret, n)
+    )
+    stored = org.model_dump_json()
+    assert "王秀英" not in stored and person_key(secret, "王秀英") in stored
+
+    reported = frozenset({person_key(secret, " 王 秀英 ")})
+    decision = decide_route("clue", clue("东湖镇"), org, {}, reporter_keys=reported)
+    assert "h.T12-JW" in decision.recused_logins
+    assert decision.rule == "cross_handling_fallback_room"  # the only other township's handler is recused
+    someone = frozenset({person_key(secret, "李四")})
+    other = decide_route("clue", clue("东湖镇"), org, {}, reporter_keys=someone)
+    assert other.rule == "cross_handling" and "h.T12-JW" not in other.recused_logins
 
 
 # -- rule 5: recusals -------------------------------------------------------------------------
@@ -652,8 +740,11 @@ def test_a_recused_room_verifier_moves_verification_to_the_case_office() -> None
         # 尹少华 and 余雪莲 recuse the person 尹国强; 石雨婷 recuses 县住房和城乡建设局 (ZJJ)
         (
             "clue",
-            {"township": "白沙乡", "subject": {"name": "尹国强", "unit": "ZJJ", "rank": "village"}},
-            {"shi.yuting", "yin.shaohua", "yu.xuelian"},
+            {
+                "township": "白沙乡",
+                "subject": {"name": "尹国强", "unit": "白沙乡人民政府", "rank": "village"},
+            },
+            {"yin.shaohua", "yu.xuelian"},
         ),
         ("complaint", {"township": "火星镇", "about_unit": "县住房和城乡建设局"}, {"shi.yuting"}),
     ],

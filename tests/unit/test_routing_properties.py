@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.org.model import Org, Unit, UnitKind
+from dispatcher.routing.conflict import assist_refusal, designation_refusal
 from dispatcher.routing.rules import DISPATCH, TRIAGE, decide_route
 
 TOWNSHIP_NAMES = ("东湖镇", "西山乡", "南坪镇", "北岭乡", "中和镇", "金沙镇", "银杏乡", "桃源镇")
@@ -54,6 +55,9 @@ def orgs(draw: st.DrawFn) -> Org:
     ]
     zones: list[dict[str, Any]] = []
     townships: list[dict[str, Any]] = []
+    if draw(st.booleans()):  # a stationed group overseeing the department
+        units.append({"code": "PZ1", "name": "派驻第一纪检监察组", "kind": "stationed_group", "zone": "Z1",
+                      "covers": ["SCJG"]})  # fmt: skip
     for z, count in enumerate(counts, start=1):
         zones.append({"code": f"Z{z}", "name": f"第{z}协作区", "room": f"R{z}"})
         units.append({"code": f"R{z}", "name": f"第{z}纪检监察室", "kind": "room", "zone": f"Z{z}"})
@@ -271,6 +275,12 @@ def unit(org: Org, code: str | None) -> Unit:
     return org.units_by_code[code]
 
 
+def in_commission(org: Org, facts: Facts) -> bool:
+    """The subject serves in the commission itself (an office, a room, a stationed group)."""
+    kinds = (UnitKind.commission_office, UnitKind.room, UnitKind.stationed_group)
+    return facts.subject_unit is not None and org.units_by_code[facts.subject_unit].kind in kinds
+
+
 # -- properties -----------------------------------------------------------------------------------
 
 
@@ -290,7 +300,10 @@ def test_a_clue_is_never_handled_or_verified_by_the_subjects_unit_or_township(
         assert decision.handler_unit not in forbidden, decision
         assert decision.verifier_unit not in forbidden, decision
         for code in (decision.handler_unit, decision.verifier_unit):
-            assert unit(org, code).township != facts.township
+            if code is not None and facts.township is not None:  # a referral has no verifier
+                assert unit(org, code).township != facts.township
+        if payload["subject"]["rank"] == "county" or in_commission(org, facts):
+            assert decision.rule == "refer_upward", decision  # 管辖: the higher commission's
 
 
 @PROPERTY_SETTINGS
@@ -318,8 +331,11 @@ def test_a_dispatched_unit_keeps_a_handler_and_verifier_who_are_not_recused(
     if decision.outcome == DISPATCH:
         recused = set(decision.recused_logins)
         assert decision.handler_unit is not None
-        assert decision.verifier_unit is not None
         assert has_free(org, decision.handler_unit, "handler", recused), decision
+        if decision.rule == "refer_upward":
+            assert decision.verifier_unit is None
+            return
+        assert decision.verifier_unit is not None
         assert has_free(org, decision.verifier_unit, "verifier", recused), decision
         assert decision.handler_unit != decision.verifier_unit
 
@@ -337,10 +353,10 @@ def test_routing_never_raises_and_always_dispatches_or_triages(
     assert decision.reason
     if decision.outcome == DISPATCH:
         assert decision.handler_unit in org.units_by_code
-        assert decision.verifier_unit in org.units_by_code
+        assert decision.verifier_unit in org.units_by_code or decision.rule == "refer_upward"
     else:
         assert (decision.handler_unit, decision.verifier_unit) == (None, None)
-    if decision.township is not None:
+    if decision.township is not None and decision.rule != "stationed_group":  # a group has its own zone
         assert decision.zone == org.townships_by_code[decision.township].zone
 
 
@@ -355,6 +371,12 @@ def test_cross_handling_picks_an_eligible_township_with_the_fewest_open_tasks(
 
     decision = decide_route("clue", payload, org, counts)
 
+    if in_commission(org, facts):
+        assert decision.rule in ("refer_upward", "no_eligible_unit"), decision
+        return
+    if decision.rule == "stationed_group":  # 派驻监督 of the subject's department
+        assert facts.subject_unit == "SCJG" and decision.handler_unit == "PZ1"
+        return
     if facts.township is None:
         assert decision.rule == "unknown_township"
         return
@@ -381,3 +403,41 @@ def test_cross_handling_picks_an_eligible_township_with_the_fewest_open_tasks(
     else:
         assert decision.rule in ("cross_handling_fallback_room", "no_eligible_unit"), decision
         assert decision.handler_unit in (room, None)
+
+
+@st.composite
+def people_cases(draw: st.DrawFn) -> tuple[str, Org, dict[str, Any], str]:
+    """A matter and a unit or a person someone might name by hand (designation, triage, co-handling)."""
+    kind, org, payload, _ = draw(any_cases())
+    if kind != "clue":
+        kind = "clue"
+        _, payload, _ = draw(clue_cases())
+        org = draw(orgs())
+    who = draw(st.sampled_from([*(u.code for u in org.units), *(s.login for s in org.staff)] or ["AJGL"]))
+    return kind, org, payload, who
+
+
+@PROPERTY_SETTINGS
+@given(people_cases())
+def test_nobody_conflicted_is_designated_routed_by_hand_or_added_to_help(
+    case: tuple[str, Org, dict[str, Any], str],
+) -> None:
+    """Rule 5 holds on every path a person takes (指定办案, triage routing, 增派协助), not only routing."""
+    kind, org, payload, who = case
+    facts = facts_of(org, payload)
+    forbidden, recused = conflicted_units(org, facts), must_recuse(org, facts)
+
+    if who in org.units_by_code:
+        if designation_refusal(kind, payload, org, who) is None:
+            assert who not in forbidden and has_free(org, who, "handler", recused)
+        else:
+            assert designation_refusal(kind, payload, org, who).startswith("回避")  # type: ignore[union-attr]
+        if assist_refusal(kind, payload, org, who) is None:
+            assert who not in forbidden
+    else:
+        person = next(s for s in org.staff if s.login == who)
+        refusal = assist_refusal(kind, payload, org, who)
+        if refusal is None:
+            assert who not in recused and person.unit not in forbidden
+        else:
+            assert refusal.startswith("回避") and person.name in refusal

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.enums import RUNNING_CLOCK as PHASES
+from dispatcher.enums import RUNNING_CLOCKS
 from dispatcher.enums import TaskStatus as S
 from dispatcher.models import Task
 from dispatcher.supervision.clocks import (
@@ -23,8 +23,9 @@ from dispatcher.supervision.clocks import (
     Step,
     clock_changes,
     next_check,
-    running_clock,
+    running_clocks,
     schedule,
+    standing,
 )
 from dispatcher.supervision.deadlines import DayKind
 from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
@@ -68,52 +69,59 @@ def make_task(**overrides: Any) -> Task:
     return Task(**values)
 
 
-# --- running_clock: which clock runs in each state -----------------------------------------------
+# --- running_clocks: which clocks run in each state ---------------------------------------------
+
+ACCEPT = ("accept", RECEIVED, ACCEPT_DUE, W)
+RESOLVE = ("resolve", RECEIVED, RESOLVE_DUE, W)
 
 
 @pytest.mark.parametrize(
     ("status", "overrides", "expected"),
     [
-        (S.dispatched, {}, ("accept", DISPATCHED, ACCEPT_DUE, W)),
-        (S.accepted, {}, ("resolve", RECEIVED, RESOLVE_DUE, W)),
-        (S.rejected, {}, ("resolve", RECEIVED, RESOLVE_DUE, W)),
-        (S.reopened, {}, ("resolve", RECEIVED, RESOLVE_DUE, W)),
+        # dispatched: the accept and the resolve clock run side by side, both from receipt
+        (S.dispatched, {}, [ACCEPT, RESOLVE]),
+        (S.accepted, {}, [RESOLVE]),
+        (S.rejected, {}, [RESOLVE]),
+        (S.reopened, {}, [RESOLVE]),
         (
             S.submitted,
-            {"submitted_at": SUBMITTED, "verify_due_at": VERIFY_DUE},
-            ("verify", SUBMITTED, VERIFY_DUE, W),
+            {"submitted_at": SUBMITTED, "verify_due_at": VERIFY_DUE, "verify_started_at": SUBMITTED},
+            [("verify", SUBMITTED, VERIFY_DUE, W)],
         ),
-        # no submitted_at (an old row): the verify clock starts at the last update
-        (S.submitted, {"verify_due_at": VERIFY_DUE}, ("verify", DISPATCHED, VERIFY_DUE, W)),
-        # no dispatched_at: the accept clock starts when the task was created
-        (S.dispatched, {"dispatched_at": None}, ("accept", DISPATCHED, ACCEPT_DUE, W)),
+        # no verify start (an old row): the verify clock starts at submission, else the last update
+        (S.submitted, {"verify_due_at": VERIFY_DUE}, [("verify", DISPATCHED, VERIFY_DUE, W)]),
+        # a redispatch's accept clock counts from its own start
+        (S.dispatched, {"accept_started_at": DISPATCHED}, [("accept", DISPATCHED, ACCEPT_DUE, W), RESOLVE]),
         # a clue's resolve clock is counted in calendar days (30 日)
-        (S.accepted, {"kind": "clue"}, ("resolve", RECEIVED, RESOLVE_DUE, C)),
+        (S.accepted, {"kind": "clue"}, [("resolve", RECEIVED, RESOLVE_DUE, C)]),
+        # a named reporter's acknowledgement runs beside them until it is given
+        (S.dispatched, {"kind": "clue", "acknowledge_due_at": VERIFY_DUE},
+         [("accept", RECEIVED, ACCEPT_DUE, W), ("resolve", RECEIVED, RESOLVE_DUE, C),
+          ("acknowledge", RECEIVED, VERIFY_DUE, W)]),
+        (S.accepted, {"kind": "clue", "acknowledge_due_at": VERIFY_DUE, "acknowledged_at": DISPATCHED},
+         [("resolve", RECEIVED, RESOLVE_DUE, C)]),
         # no clock runs while a person decides, the requester answers, the clock is paused, or after close
-        (S.triage, {}, None),
-        (S.returned, {}, None),
-        (S.awaiting_feedback, {}, None),
-        (S.suspended, {}, None),
-        (S.closed, {}, None),
-        # the running clock's deadline was never set: nothing to supervise
-        (S.dispatched, {"accept_due_at": None}, None),
-        (S.accepted, {"resolve_due_at": None}, None),
-        (S.submitted, {"verify_due_at": None}, None),
+        (S.triage, {}, []),
+        (S.returned, {}, []),
+        (S.awaiting_feedback, {}, []),
+        (S.suspended, {}, []),
+        (S.closed, {}, []),
+        (S.held, {}, []),
+        # a clock whose deadline was never set: nothing to supervise
+        (S.dispatched, {"accept_due_at": None}, [RESOLVE]),
+        (S.accepted, {"resolve_due_at": None}, []),
+        (S.submitted, {"verify_due_at": None}, []),
     ],
-)
-def test_the_clock_running_in_each_state(
-    status: S, overrides: dict[str, Any], expected: tuple[str, datetime, datetime, DayKind] | None
+)  # fmt: skip
+def test_the_clocks_running_in_each_state(
+    status: S, overrides: dict[str, Any], expected: list[tuple[str, datetime, datetime, DayKind]]
 ) -> None:
-    clock = running_clock(make_task(status=status, **overrides), DEFAULT_POLICY)
-    if expected is None:
-        assert clock is None
-    else:
-        assert clock == Running(*expected)
+    clocks = running_clocks(make_task(status=status, **overrides), DEFAULT_POLICY)
+    assert clocks == [Running(*e) for e in expected]  # type: ignore[arg-type]
 
 
-def test_every_status_is_covered_by_the_phase_table() -> None:
-    assert set(PHASES) <= set(S)
-    assert {S(s) for s in PHASES} == {S.dispatched, S.accepted, S.rejected, S.reopened, S.submitted}
+def test_every_state_a_clock_runs_in_is_a_working_state() -> None:
+    assert set(RUNNING_CLOCKS) == {S.dispatched, S.accepted, S.rejected, S.reopened, S.submitted}
 
 
 # --- schedule: warning, overdue and the escalation ladder ----------------------------------------
@@ -270,14 +278,20 @@ MONDAY = schedule(Running("resolve", RECEIVED, RESOLVE_DUE, W), DEFAULT_POLICY, 
     ],
 )  # fmt: skip
 def test_next_check_is_the_earliest_step_not_taken(done: set[str], expected: datetime | None) -> None:
-    assert next_check(MONDAY, done) == expected
+    assert next_check(MONDAY, done, RECEIVED) == expected
 
 
 def test_next_check_of_no_steps_is_none() -> None:
-    assert next_check([], set()) is None
-    assert (
-        next_check([Step("x.warning", RECEIVED, "warning", 0, "handler_unit", RECEIVED)], set()) == RECEIVED
-    )
+    assert next_check([], set(), RECEIVED) is None
+    later = RECEIVED + timedelta(hours=1)
+    warning = Step("x.warning", RECEIVED, "warning", 0, "handler_unit", later)  # type: ignore[arg-type]
+    assert next_check([warning], set(), RECEIVED) == RECEIVED
+
+
+def test_a_warning_is_never_waited_for_once_its_deadline_has_passed() -> None:
+    late = at("2026-03-09 18:00")  # Monday evening: the resolve deadline (17:30) has passed
+    assert next_check(MONDAY, set(), late) == RESOLVE_DUE  # the overdue step, already due
+    assert MONDAY[0].moot(late) and not MONDAY[0].moot(RESOLVE_DUE - timedelta(seconds=1))
 
 
 # --- clock_changes: what each move does to the clocks (a task not yet stored: no session read) ----
@@ -290,9 +304,27 @@ def changes(task: Task, target: str, now: datetime, **kw: Any) -> dict[str, Any]
 def test_dispatch_starts_the_accept_and_resolve_clocks() -> None:
     task = make_task(accept_due_at=None, resolve_due_at=None)
     got = changes(task, S.dispatched, DISPATCHED)
-    assert got["accept_due_at"] == ACCEPT_DUE
+    assert got["accept_due_at"] == ACCEPT_DUE  # counted from receipt, not from dispatch
     assert got["resolve_due_at"] == RESOLVE_DUE
-    assert got["next_check_at"] == at("2026-03-03 13:23:45")  # 75 % of 16 h 25 min from 10:05
+    assert (got["accept_started_at"], got["resolve_started_at"]) == (RECEIVED, RECEIVED)
+    assert got["next_check_at"] == at("2026-03-03 13:22:30")  # 75 % of 16.5 h from 10:00
+
+
+def test_an_item_imported_late_is_late_at_dispatch_and_its_warnings_are_moot() -> None:
+    received = at("2026-01-26 10:00")  # long before Monday 9 March (Spring Festival between)
+    task = make_task(received_at=received, accept_due_at=None, resolve_due_at=None)
+    now = at("2026-03-09 10:00")
+    got = changes(task, S.dispatched, now)
+    assert got["accept_due_at"] < now and got["resolve_due_at"] < now
+    assert got["deadline_state"] == "overdue"  # by the time alone; the sweep takes the steps next
+    assert got["next_check_at"] < now  # the next sweep finds it due at once
+    probe = task.model_copy(update={**got, "status": S.dispatched})
+    steps = [s for c in running_clocks(probe, DEFAULT_POLICY) for s in schedule(c, DEFAULT_POLICY, FRAME)]
+    due_now = [s.name for s in steps if s.at <= now and not s.moot(now)]
+    expected = [
+        f"{c}.{step}" for c in ("accept", "resolve") for step in ("overdue", "escalated.1", "escalated.2")
+    ]
+    assert sorted(due_now) == sorted(expected)
 
 
 def test_triage_starts_no_clock() -> None:
@@ -342,44 +374,54 @@ def test_suspend_freezes_what_is_left_and_resume_lays_it_out_again(
     due = RESOLVE_DUE if suspended.month == 3 else at("2026-10-08 17:30")
     task = make_task(status=S.accepted, resolve_due_at=due)
     paused = changes(task, S.suspended, suspended)
-    assert paused["paused_workdays"] == left
+    assert paused["clock_pauses"]["resolve"]["workdays"] == left
     assert paused["next_check_at"] is None  # a paused clock is not swept
     task = make_task(
-        status=S.suspended, suspended_from=S.accepted, resolve_due_at=due,
-        paused_workdays=paused["paused_workdays"], paused_seconds=paused["paused_seconds"],
-    )  # fmt: skip
+        status=S.suspended, suspended_from=S.accepted, resolve_due_at=due, clock_pauses=paused["clock_pauses"]
+    )
     back = changes(task, S.accepted, resumed)
     assert back["resolve_due_at"] == new_due
-    assert back["paused_workdays"] is None and back["paused_seconds"] is None
+    assert back["clock_pauses"] is None
     assert back["next_check_at"] is not None and back["next_check_at"] <= new_due
+
+
+def test_a_task_suspended_before_acceptance_pauses_both_its_clocks() -> None:
+    paused = changes(make_task(), S.suspended, at("2026-03-03 09:00"))
+    assert set(paused["clock_pauses"]) == {"accept", "resolve"}
+    task = make_task(status=S.suspended, suspended_from=S.dispatched, clock_pauses=paused["clock_pauses"])
+    back = changes(task, S.dispatched, at("2026-03-10 09:00"))
+    assert (back["accept_due_at"], back["resolve_due_at"]) == (at("2026-03-10 17:30"), at("2026-03-16 17:30"))
 
 
 def test_a_calendar_clock_pauses_its_wall_time() -> None:
     due = at("2026-10-01 23:59:59")
     task = make_task(kind="clue", status=S.accepted, received_at=at("2026-09-01 10:00"), resolve_due_at=due)
     paused = changes(task, S.suspended, at("2026-09-21 23:59:59"))
-    assert paused["paused_seconds"] == timedelta(days=10).total_seconds()
+    assert paused["clock_pauses"]["resolve"]["seconds"] == timedelta(days=10).total_seconds()
     task = make_task(
         kind="clue", status=S.suspended, suspended_from=S.accepted, received_at=at("2026-09-01 10:00"),
-        resolve_due_at=due, paused_workdays=paused["paused_workdays"],
-        paused_seconds=paused["paused_seconds"],
+        resolve_due_at=due, clock_pauses=paused["clock_pauses"],
     )  # fmt: skip
     assert changes(task, S.accepted, at("2026-10-05 12:00"))["resolve_due_at"] == at("2026-10-15 12:00")
 
 
-def test_designation_restarts_the_accept_clock() -> None:
+def test_designation_restarts_the_accept_clock_but_not_the_resolve_clock() -> None:
     task = make_task(deadline_state="escalated", escalation_level=2)
     now = at("2026-03-09 09:00")
     got = changes(task, S.dispatched, now, redispatched=True)
-    assert got["accept_due_at"] == at("2026-03-10 17:30")
-    assert got["deadline_state"] == "on_time" and got["escalation_level"] == 0
-    assert got["next_check_at"] == at("2026-03-10 13:07:30")  # 75 % of 8.5 h + 9 h from the designation
+    assert (got["accept_due_at"], got["accept_started_at"], got["accept_run"]) == (
+        at("2026-03-10 17:30"),
+        now,
+        2,
+    )
+    # the resolve clock runs on from receipt: due tonight, past its warning
+    assert got["deadline_state"] == "warning" and got["escalation_level"] == 0
+    assert got["next_check_at"] == at("2026-03-06 13:22:30")  # the resolve warning, due at the next sweep
 
 
 def test_a_designated_task_names_its_new_accept_steps_apart() -> None:
-    clock = Running("accept", RECEIVED, ACCEPT_DUE, W)
-    first = schedule(clock, DEFAULT_POLICY, FRAME)
-    second = schedule(clock, DEFAULT_POLICY, FRAME, round=2)
+    first = schedule(Running("accept", RECEIVED, ACCEPT_DUE, W), DEFAULT_POLICY, FRAME)
+    second = schedule(Running("accept", RECEIVED, ACCEPT_DUE, W, run=2), DEFAULT_POLICY, FRAME)
     assert [s.name for s in second] == [
         "accept#2.warning",
         "accept#2.overdue",
@@ -389,4 +431,34 @@ def test_a_designated_task_names_its_new_accept_steps_apart() -> None:
     assert [(s.at, s.notify, s.state, s.level) for s in first] == [
         (s.at, s.notify, s.state, s.level) for s in second
     ]
-    assert next_check(second, {s.name for s in first}) == first[0].at  # the first round's steps don't count
+    assert next_check(second, {s.name for s in first}, RECEIVED) == first[0].at  # the first run's don't count
+
+
+# --- standing: how the task stands, from the time and the steps taken -----------------------------
+
+TAKEN = {"resolve.warning", "resolve.overdue", "resolve.escalated.1"}
+
+
+@pytest.mark.parametrize(
+    ("clock", "done", "now", "expected"),
+    [
+        (Running("resolve", RECEIVED, RESOLVE_DUE, W), set(), at("2026-03-03 09:00"), ("on_time", 0)),
+        (Running("resolve", RECEIVED, RESOLVE_DUE, W), set(), at("2026-03-06 14:00"), ("warning", 0)),
+        (Running("resolve", RECEIVED, RESOLVE_DUE, W), set(), at("2026-03-10 09:00"), ("overdue", 0)),
+        (Running("resolve", RECEIVED, RESOLVE_DUE, W), TAKEN, at("2026-03-11 09:00"), ("escalated", 1)),
+        # reopened with the same past deadline: the escalation reached stays (it dropped to 0 before)
+        (Running("resolve", RECEIVED, RESOLVE_DUE, W), TAKEN, at("2026-04-01 09:00"), ("escalated", 1)),
+        # an extension (a new run) whose deadline lies ahead: the earlier run's escalation is lifted
+        (Running("resolve", RECEIVED, at("2026-03-20 17:30"), W, run=2), TAKEN, at("2026-03-11 09:00"),
+         ("on_time", 0)),
+        # …but one whose new deadline has passed too keeps it
+        (Running("resolve", RECEIVED, at("2026-03-10 17:30"), W, run=2), TAKEN, at("2026-03-11 09:00"),
+         ("escalated", 1)),
+        # steps of another clock do not count for this one
+        (Running("verify", SUBMITTED, VERIFY_DUE, W), TAKEN, at("2026-03-06 09:00"), ("on_time", 0)),
+    ],
+)  # fmt: skip
+def test_standing_is_the_worst_of_the_time_and_the_steps_taken(
+    clock: Running, done: set[str], now: datetime, expected: tuple[str, int]
+) -> None:
+    assert standing([clock], done, now=now, policy=DEFAULT_POLICY) == expected
