@@ -1,4 +1,7 @@
 FROM python:3.11-slim
+# A CJK font for the report's charts when they are saved or opened outside a browser with its own.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY dispatcher dispatcher

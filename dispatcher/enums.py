@@ -19,6 +19,7 @@ class TaskKind(StrEnum):
     enterprise_request = "enterprise_request"  #: 企业诉求
     monthly_dispatch = "monthly_dispatch"  #: 月度调度会 (一月一调度)
     training = "training"  #: 月度培训 (一月一培训)
+    follow_up = "follow_up"  #: 调度会决定事项: a meeting decision, with an owner and a deadline
 
     @property
     def ledger_prefix(self) -> str:
@@ -38,6 +39,7 @@ _LEDGER_PREFIX: Mapping[TaskKind, str] = MappingProxyType(
         TaskKind.enterprise_request: "QY",  # 企业
         TaskKind.monthly_dispatch: "DD",  # 调度
         TaskKind.training: "PX",  # 培训
+        TaskKind.follow_up: "DD",  # 调度会决定事项 share the meeting's ledger
     }
 )
 

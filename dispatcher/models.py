@@ -122,7 +122,7 @@ class Task(SQLModel, table=True):
     reason: str = Field(sa_column=Column(sa.Text, nullable=False))
     #: Staff logins that must never handle or verify this task (回避).
     recused_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    received_at: datetime = utc_column()
+    received_at: datetime = utc_column(index=True)
     created_at: datetime = utc_column()
     dispatched_at: datetime | None = utc_column(nullable=True)
     updated_at: datetime = utc_column()
@@ -131,9 +131,15 @@ class Task(SQLModel, table=True):
     #: Who accepted it (接单人), once accepted.
     handler_login: str | None = Field(default=None, max_length=64)
     accepted_at: datetime | None = utc_column(nullable=True)
+    #: 响应: the first acceptance, and whether it came by the accept deadline then in force (the
+    #: monthly report's response rate; never changed afterwards).
+    responded_at: datetime | None = utc_column(nullable=True)
+    responded_on_time: bool | None = None
+    #: Since when the current handling unit has the task (routing, designation, manual routing).
+    handler_since: datetime | None = utc_column(nullable=True)
     submitted_at: datetime | None = utc_column(nullable=True)
     verified_at: datetime | None = utc_column(nullable=True)
-    closed_at: datetime | None = utc_column(nullable=True)
+    closed_at: datetime | None = utc_column(nullable=True, index=True)
     #: Why it closed: ``verified`` (clues), ``satisfied``, ``basically_satisfied``, ``no_response``.
     close_reason: str | None = Field(default=None, max_length=32)
     #: The state a suspended task resumes to.
@@ -186,6 +192,7 @@ class TaskHistory(SQLModel, table=True):
     """Append-only record of every move of a task: who, when, from, to, note."""
 
     __tablename__ = "task_history"
+    __table_args__ = (sa.Index("ix_task_history_task_at", "task_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="tasks.id", index=True)
@@ -196,6 +203,23 @@ class TaskHistory(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=32)
     to_status: str = Field(max_length=32)
     note: str = Field(default="", sa_column=Column(sa.Text, nullable=False))
+    #: The task as the move left it, so a report can tell how it stood at any past moment: its
+    #: handling unit, and the deadline of its most pressing running clock (NULL: none runs).
+    handler_unit: str | None = Field(default=None, max_length=64)
+    due_at: datetime | None = utc_column(nullable=True)
+
+
+class FeedbackAnswer(SQLModel, table=True):
+    """One answer of the requester (回访): a task reopened and asked again has several."""
+
+    __tablename__ = "feedback_answers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    answered_at: datetime = utc_column(index=True)
+    rating: str = Field(max_length=32)
+    #: 解决: the requester's own answer; None when the platform did not ask.
+    resolved: bool | None = None
 
 
 class SupervisionOrder(SQLModel, table=True):
@@ -262,9 +286,12 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     unit_code: str = Field(max_length=64, index=True)
-    task_id: int = Field(foreign_key="tasks.id", index=True)
+    #: The task it is about (NULL for news about no task: a monthly report is ready).
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True)
     kind: str = Field(max_length=32)
     message: str = Field(sa_column=Column(sa.Text, nullable=False))
+    #: Where the reader goes to see it, when it is not a task (``/reports/3``).
+    link: str | None = Field(default=None, max_length=200)
     created_at: datetime = utc_column()
     read_at: datetime | None = utc_column(nullable=True)
     #: Webhook delivery: ``none`` (no webhook), ``pending``, ``delivered``, ``failed``.
@@ -307,3 +334,108 @@ class OrgVersion(SQLModel, table=True):
     source_name: str = Field(max_length=512)
     sha256: str = Field(max_length=64)
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+# -- the monthly rhythm (DESIGN §7) ----------------------------------------------------------------
+
+
+class ScheduleRun(SQLModel, table=True):
+    """One run of a monthly job for one period: ``(job, period)`` is unique, so it happens once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (sa.UniqueConstraint("job", "period", name="uq_schedule_run_job_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: ``monthly-report | monthly-dispatch | monthly-training``
+    job: str = Field(max_length=32)
+    #: ``YYYY-MM``
+    period: str = Field(max_length=7, index=True)
+    #: ``pending`` (asked for, waiting for a worker) → ``running`` → ``succeeded | failed``
+    state: str = Field(max_length=16, index=True)
+    #: ``cron`` (its trigger fired), ``catch_up`` (found missed at a start), ``manual`` (the CLI)
+    trigger: str = Field(max_length=16)
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = utc_column()
+    started_at: datetime | None = utc_column(nullable=True)
+    finished_at: datetime | None = utc_column(nullable=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    #: What it made (``{"report_id": 3}``, ``{"tasks": 29}``).
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Report(SQLModel, table=True):
+    """月度报告: the figures of one period as of the end of its windows, with its charts."""
+
+    __tablename__ = "reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=7, unique=True)
+    generated_at: datetime = utc_column()
+    #: Every figure, by zone, unit and in total (``reports.build``); the exports are made from it.
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: name → SVG
+    charts: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Meeting(SQLModel, table=True):
+    """月度调度会: one zone's meeting of one period, its ``DD-`` task and its agenda."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (sa.UniqueConstraint("zone_code", "period", name="uq_meeting_zone_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    zone_code: str = Field(max_length=64)
+    period: str = Field(max_length=7)
+    task_id: int = Field(foreign_key="tasks.id", unique=True)
+    #: Sections of items, each naming its task (``monthly.agenda``); shown per reader.
+    agenda: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = utc_column()
+
+
+class MeetingDecision(SQLModel, table=True):
+    """A decision taken at a dispatch meeting: a follow-up task with an owner and a deadline."""
+
+    __tablename__ = "meeting_decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    owner_unit: str = Field(max_length=64)
+    due_at: datetime = utc_column()
+    #: The task the decision is about, if any.
+    about_task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    follow_up_task_id: int = Field(foreign_key="tasks.id", unique=True)
+    decided_by: str = Field(max_length=64)
+    decided_at: datetime = utc_column()
+
+
+class Training(SQLModel, table=True):
+    """月度培训: one unit's training of one period, its ``PX-`` task, topic and expected staff."""
+
+    __tablename__ = "trainings"
+    __table_args__ = (sa.UniqueConstraint("unit_code", "period", name="uq_training_unit_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(max_length=64)
+    period: str = Field(max_length=7, index=True)
+    task_id: int = Field(foreign_key="tasks.id", unique=True)
+    topic: str = Field(max_length=200)
+    #: Drawn from last month's most frequent rejection, return and reopen reasons (None: nothing stood out).
+    suggested_topic: str | None = Field(default=None, max_length=300)
+    expected: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = utc_column()
+
+
+class TrainingAttendance(SQLModel, table=True):
+    """Who attended a training (签到), marked by themselves or by a handler of the unit."""
+
+    __tablename__ = "training_attendance"
+    __table_args__ = (sa.UniqueConstraint("training_id", "login", name="uq_training_attendance"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    training_id: int = Field(foreign_key="trainings.id", index=True)
+    login: str = Field(max_length=64)
+    present: bool = True
+    marked_by: str = Field(max_length=64)
+    marked_at: datetime = utc_column()

@@ -39,6 +39,9 @@ class Queue(Protocol):
     def supervise(self, task_ids: Sequence[int]) -> None:
         """Ask the workers to take the due supervision steps of these tasks."""
 
+    def run_monthly(self, job: str, period: str) -> None:
+        """Ask the workers to work one monthly run (``monthly-report``, ``2026-10``)."""
+
     def routing_backlog(self) -> int:
         """Routing messages waiting to be worked on."""
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     feedback_sweep_seconds: float = Field(default=60.0, gt=0)
     #: Tries of a webhook delivery before it is given up into the failed list.
     webhook_max_attempts: int = Field(default=6, ge=1, le=50)
+    #: The scheduler leader's lease in Redis: renewed every third of it; a standby takes over
+    #: within this many seconds of the leader's death.
+    scheduler_lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
     max_batch: int = 500
 
     @field_validator("timezone")

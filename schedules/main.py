@@ -1,10 +1,18 @@
-"""``dispatcher scheduler``: runs the periodic jobs with APScheduler, on one runtime.
+"""``dispatcher scheduler``: the periodic jobs and the monthly triggers, under one leader.
 
-Jobs: the outbox relay (events committed but not routed), the deadline sweep (tasks whose
-next check has come → the supervision actor), the webhook relay (deliveries whose enqueue was
-lost) and the feedback expiry (回访期满 → closed as "no response"). Each is one use case; the
-scheduler only triggers it. Two schedulers running at once are harmless (every job is
-idempotent); a leader lock for the monthly jobs is the next step (issue 8).
+Every scheduler replica runs the same APScheduler; only the one holding the Redis lease
+(``schedules.leader``) acts — a job fired on a standby does nothing. Jobs:
+
+- every few seconds: the outbox relay (events committed but not routed), the deadline sweep
+  (tasks whose next check has come → the supervision actor), the webhook relay (deliveries
+  whose enqueue was lost), the feedback expiry (回访期满 → closed as "no response");
+- the monthly triggers, cron expressions from the policy in its timezone (``schedules:``): the
+  report on the 1st, the dispatch meeting and the training on the first working day. A trigger
+  only asks (a ``(job, period)`` row and a message); the work runs on the workers, once;
+- on becoming leader (at start, or when a standby takes over) and every ten minutes: catch up
+  what fell due while no scheduler led, and hand out again runs whose message was lost.
+
+Each pass is one use case; the scheduler only triggers it.
 """
 
 from __future__ import annotations
@@ -15,9 +23,14 @@ from collections.abc import Callable
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from dispatcher.bootstrap import build_runtime
 from dispatcher.intake.service import relay
+from dispatcher.monthly.periods import Job as MonthlyJob
+from dispatcher.monthly.periods import schedule_of
+from dispatcher.monthly.runs import Trigger
+from dispatcher.monthly.service import request_due
 from dispatcher.notify.service import relay_webhooks
 from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
@@ -25,19 +38,30 @@ from dispatcher.supervision.policy import announce_calendar
 from dispatcher.supervision.service import sweep
 from dispatcher.tasks.service import expire_feedback
 from dispatcher.wallclock import utcnow
+from schedules.leader import Leadership
+from workers.broker import redis_client
 
 log = logging.getLogger(__name__)
 
+#: How often the leader looks for missed monthly periods and lost runs besides its triggers.
+MONTHLY_CHECK_SECONDS = 600.0
+
 
 class Job:
-    """One pass of a use case per call; an error is one log line, never fatal (the next pass retries)."""
+    """One pass of a use case per call, on the leader only; an error is one log line, never
+    fatal (the next pass retries)."""
 
-    def __init__(self, name: str, runtime: Runtime, work: Callable[[Runtime], int]) -> None:
+    def __init__(
+        self, name: str, runtime: Runtime, work: Callable[[Runtime], object], leadership: Leadership | None
+    ) -> None:
         self.name = name
         self.runtime = runtime
         self.work = work
+        self.leadership = leadership
 
-    def __call__(self) -> int:
+    def __call__(self) -> object:
+        if self.leadership is not None and not self.leadership.leads:
+            return 0
         try:
             return self.work(self.runtime)
         except Exception as exc:
@@ -45,19 +69,42 @@ class Job:
             return 0
 
 
-def build_scheduler(runtime: Runtime) -> BlockingScheduler:
-    settings = runtime.settings
-    scheduler = BlockingScheduler(timezone=runtime.policy.tz)
+def _monthly(trigger: Trigger) -> Callable[[Runtime], object]:
+    return lambda rt: request_due(rt, trigger=trigger)
+
+
+def build_scheduler(runtime: Runtime, leadership: Leadership | None = None) -> BlockingScheduler:
+    """The jobs on one APScheduler; with ``leadership``, each acts only while it leads."""
+    settings, policy = runtime.settings, runtime.policy
+    scheduler = BlockingScheduler(timezone=policy.tz)
     every = [
         ("outbox-relay", relay, settings.relay_interval_seconds, True),
         ("feedback-expiry", expire_feedback, settings.feedback_sweep_seconds, True),
-        ("deadline-sweep", sweep, runtime.policy.sweep_seconds, True),
+        ("deadline-sweep", sweep, policy.sweep_seconds, True),
         ("webhook-relay", relay_webhooks, 30.0, False),
+        ("monthly-check", _monthly(Trigger.catch_up), MONTHLY_CHECK_SECONDS, False),
     ]
     for name, work, seconds, at_start in every:
         scheduler.add_job(
-            Job(name, runtime, work), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True,
-            **({"next_run_time": utcnow()} if at_start else {}),
+            Job(name, runtime, work, leadership), "interval", seconds=seconds, id=name, max_instances=1,
+            coalesce=True, **({"next_run_time": utcnow()} if at_start else {}),
+        )  # fmt: skip
+    for job in MonthlyJob:
+        cron = CronTrigger.from_crontab(schedule_of(policy.schedules, job).cron, timezone=policy.tz)
+        scheduler.add_job(
+            Job(job.value, runtime, _monthly(Trigger.cron), leadership), cron, id=job.value, max_instances=1,
+            coalesce=True, misfire_grace_time=3600,
+        )  # fmt: skip
+    if leadership is not None:
+        catch_up = Job("monthly-catch-up", runtime, _monthly(Trigger.catch_up), None)
+
+        def renew() -> None:
+            if leadership.renew():  # we just became leader: what did we miss?
+                catch_up()
+
+        scheduler.add_job(
+            renew, "interval", seconds=leadership.lease / 3, id="leadership", max_instances=1, coalesce=True,
+            next_run_time=utcnow(),
         )  # fmt: skip
     return scheduler
 
@@ -65,7 +112,10 @@ def build_scheduler(runtime: Runtime) -> BlockingScheduler:
 def run(settings: Settings) -> None:
     runtime = build_runtime(settings, broker_timeout=2.0)
     announce_calendar(runtime.policy, runtime.now())
-    scheduler = build_scheduler(runtime)
+    lease = settings.scheduler_lease_seconds
+    client = redis_client(settings, timeout=min(2.0, lease / 4), retry=False)  # a renewal fails fast
+    leadership = Leadership(client, settings.broker_namespace, lease)
+    scheduler = build_scheduler(runtime, leadership)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         log.info("scheduler stopping (signal %d)", signum)
@@ -73,5 +123,8 @@ def run(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("scheduler started: outbox relay every %.1fs", settings.relay_interval_seconds)
-    scheduler.start()
+    log.info("scheduler %s started (lease %.0fs); waiting to lead", leadership.name, leadership.lease)
+    try:
+        scheduler.start()
+    finally:
+        leadership.release()

@@ -14,16 +14,20 @@ from typing import Any
 import dramatiq
 
 from dispatcher.bootstrap import current_runtime
+from dispatcher.monthly.periods import Job, Period
+from dispatcher.monthly.service import run_job
 from dispatcher.notify.service import deliver_webhook as deliver_webhook_now
 from dispatcher.routing.service import dispatch_events
 from dispatcher.supervision.service import supervise_task as supervise_now
 from workers.names import (
     BENCH_QUEUE,
     DELIVER_WEBHOOK,
+    MONTHLY_QUEUE,
     NOOP,
     NOTIFY_QUEUE,
     ROUTE_EVENTS,
     ROUTING_QUEUE,
+    RUN_MONTHLY,
     SUPERVISE_TASK,
     SUPERVISION_QUEUE,
 )
@@ -50,6 +54,11 @@ def supervise_task(task_id: int) -> None:
     supervise_now(current_runtime(), task_id)
 
 
+def run_monthly(job: str, period: str) -> None:
+    """一月一报告 / 调度 / 培训: work one ``(job, period)`` run, once (one done or in hand is left alone)."""
+    run_job(current_runtime(), Job.parse(job), Period.parse(period))
+
+
 def noop() -> None:
     """Does nothing; the benchmark's baseline."""
 
@@ -65,6 +74,7 @@ def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any
         (ROUTE_EVENTS, ROUTING_QUEUE, route_events, 20),
         (DELIVER_WEBHOOK, NOTIFY_QUEUE, deliver_webhook, 50),
         (SUPERVISE_TASK, SUPERVISION_QUEUE, supervise_task, 20),
+        (RUN_MONTHLY, MONTHLY_QUEUE, run_monthly, 2),
     ]
     actors: dict[str, dramatiq.Actor[Any, Any]] = {
         name: dramatiq.actor(

@@ -8,27 +8,37 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dispatcher.settings import Settings
 from workers.names import (
     ALL_QUEUES,
     DELIVER_WEBHOOK,
+    MONTHLY_QUEUE,
     NOTIFY_QUEUE,
     ROUTE_CHUNK,
     ROUTE_EVENTS,
     ROUTING_QUEUE,
+    RUN_MONTHLY,
     SUPERVISE_TASK,
     SUPERVISION_QUEUE,
 )
 
 
-def redis_client(settings: Settings, *, timeout: float = 5.0) -> redis.Redis:
-    """A client for the configured Redis (a server, or the embedded one's unix socket)."""
+def redis_client(settings: Settings, *, timeout: float = 5.0, retry: bool = True) -> redis.Redis:
+    """A client for the configured Redis (a server, or the embedded one's unix socket).
+
+    ``retry=False``: one attempt per call (redis-py otherwise retries with backoff), for callers
+    that must know quickly, such as the scheduler renewing its lease.
+    """
+    extra = {} if retry else {"retry": Retry(NoBackoff(), 0)}
     return redis.Redis.from_url(
         settings.resolved_redis_url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,
+        **extra,
     )
 
 
@@ -113,6 +123,14 @@ class Enqueuer:
                     options={},
                 )
             )
+
+    def run_monthly(self, job: str, period: str) -> None:
+        """Ask the workers to work one monthly run."""
+        self.broker.enqueue(
+            dramatiq.Message(
+                queue_name=MONTHLY_QUEUE, actor_name=RUN_MONTHLY, args=(job, period), kwargs={}, options={}
+            )
+        )
 
     def routing_backlog(self) -> int:
         """Messages waiting in the routing queue (not counting those being worked on)."""

@@ -21,5 +21,10 @@ SUPERVISION_QUEUE = "supervision"
 #: Actor that takes the due supervision steps of one task.
 SUPERVISE_TASK = "supervise_task"
 
+#: Queue of the monthly jobs (report, dispatch meeting, training): slow, rare, kept apart.
+MONTHLY_QUEUE = "monthly"
+#: Actor that works one ``(job, period)`` run.
+RUN_MONTHLY = "run_monthly"
+
 #: Every queue a worker consumes by default.
-ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE, SUPERVISION_QUEUE)
+ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE, SUPERVISION_QUEUE, MONTHLY_QUEUE)

@@ -12,6 +12,8 @@ from dispatcher.errors import ValidationFailed
 from dispatcher.http.auth import UserDep, require_roles
 from dispatcher.http.state import ServicesDep
 from dispatcher.models import User
+from dispatcher.monthly import service as monthly
+from dispatcher.monthly.commands import AttendanceBody, DecisionBody
 from dispatcher.tasks import service
 from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody, RevealBody
 from dispatcher.tasks.lifecycle import STAFF_MOVES, Move
@@ -117,3 +119,25 @@ async def route_triage(
     task_id: int, user: TriageUser, services: ServicesDep, body: Annotated[MoveBody | None, Body()] = None
 ) -> dict[str, Any]:
     return await run_in_threadpool(service.move_task, services, user, task_id, Move.route, body)
+
+
+@router.post("/tasks/{task_id}/decisions", summary="Record a dispatch meeting's decision (a follow-up task)")
+async def meeting_decision(
+    task_id: int, user: UserDep, services: ServicesDep, body: DecisionBody
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        lambda: monthly.decide(
+            services, user, task_id, text=body.text, owner_unit=body.owner_unit, due=body.due,
+            about_task_id=body.about_task_id,
+        )
+    )  # fmt: skip
+
+
+@router.post("/tasks/{task_id}/attendance", summary="Mark attendance at a training (签到)")
+async def training_attendance(
+    task_id: int, user: UserDep, services: ServicesDep, body: Annotated[AttendanceBody | None, Body()] = None
+) -> dict[str, Any]:
+    body = body or AttendanceBody()
+    return await run_in_threadpool(
+        lambda: monthly.attend(services, user, task_id, logins=body.logins, present=body.present)
+    )

@@ -36,11 +36,12 @@ def _database_hint(exc: Exception) -> str:
 
 
 def _register() -> None:
-    from dispatcher.cli import admin, data, procs
+    from dispatcher.cli import admin, data, monthly, procs
 
     admin.register(app)
     procs.register(app)
     data.register(app)
+    monthly.register(app)
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 
 from dispatcher import __version__
-from dispatcher.api import events, health, notifications, tasks
+from dispatcher.api import events, health, notifications, reports, tasks
 from dispatcher.http import errors
 from dispatcher.http.sessions import LazySessionMiddleware
 from dispatcher.http.state import Services, build_services
 from dispatcher.settings import Settings, load_settings
 from dispatcher.supervision.policy import announce_calendar
 from dispatcher.web import login, pages
+from dispatcher.web import monthly as monthly_pages
 from dispatcher.web.render import STATIC_DIR
 from events.schemas import EventEnvelope
 
@@ -46,10 +47,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(reports.router, prefix=API_PREFIX)
     # The staff inbox (server-rendered pages); its session cookie also authenticates staff API calls.
     app.add_middleware(LazySessionMiddleware)
     app.include_router(login.router)
     app.include_router(pages.router)
+    app.include_router(monthly_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages.install(app)
     _document_event_schemas(app)

@@ -18,9 +18,26 @@ def add_notification(
     unit = org.units_by_code.get(unit_code) if org is not None else None
     notification = Notification(
         unit_code=unit_code,
-        task_id=task.id,  # type: ignore[arg-type]
+        task_id=task.id,
         kind=kind,
         message=message,
+        created_at=now,
+        webhook_status="pending" if unit is not None and unit.webhook is not None else "none",
+    )
+    session.add(notification)
+    return notification
+
+
+def announce(
+    session: Session, org: Org | None, *, unit_code: str, kind: str, message: str, link: str, now: datetime
+) -> Notification:
+    """Tell ``unit_code`` news about no single task (a monthly report is ready), linking to it."""
+    unit = org.units_by_code.get(unit_code) if org is not None else None
+    notification = Notification(
+        unit_code=unit_code,
+        kind=kind,
+        message=message,
+        link=link,
         created_at=now,
         webhook_status="pending" if unit is not None and unit.webhook is not None else "none",
     )
@@ -52,7 +69,8 @@ def failed_deliveries(session: Session, *, limit: int = 500) -> list[Notificatio
 
 def notification_view(n: Notification) -> dict[str, Any]:
     return {
-        "id": n.id, "unit": n.unit_code, "task_id": n.task_id, "kind": n.kind, "message": n.message,
+        "id": n.id, "unit": n.unit_code, "task_id": n.task_id, "link": n.link, "kind": n.kind,
+        "message": n.message,
         "created_at": n.created_at.isoformat(), "webhook_status": n.webhook_status,
         "webhook_attempts": n.webhook_attempts, "webhook_error": n.webhook_error,
     }  # fmt: skip

@@ -47,7 +47,7 @@ def prepare(session: Session, notification_id: int, org: Org | None) -> Delivery
     unit = org.units_by_code.get(n.unit_code) if org is not None else None
     if unit is None or unit.webhook is None:
         return f"unit {n.unit_code} has no webhook in the org in force"
-    task = session.get(Task, n.task_id)
+    task = session.get(Task, n.task_id) if n.task_id is not None else None
     body = json.dumps(
         {
             "notification_id": n.id,
@@ -55,6 +55,7 @@ def prepare(session: Session, notification_id: int, org: Org | None) -> Delivery
             "unit": n.unit_code,
             "message": n.message,
             "created_at": n.created_at.isoformat(),
+            "link": n.link,
             "task": None
             if task is None
             else {"id": task.id, "ledger_no": task.ledger_no, "kind": task.kind, "status": task.status},
@@ -103,6 +104,16 @@ def pending_webhooks(session: Session, task_ids: list[int | None]) -> list[int]:
         col(Notification.task_id).in_(ids),
         Notification.webhook_status == "pending",
         Notification.webhook_attempts == 0,
+    )
+    return [n for n in session.exec(query) if n is not None]
+
+
+def pending_webhooks_of(session: Session, notification_ids: list[int]) -> list[int]:
+    """Of these notifications, those waiting for their first webhook attempt."""
+    if not notification_ids:
+        return []
+    query = select(Notification.id).where(
+        col(Notification.id).in_(notification_ids), Notification.webhook_status == "pending"
     )
     return [n for n in session.exec(query) if n is not None]
 

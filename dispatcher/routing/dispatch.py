@@ -15,7 +15,7 @@ from dispatcher.notify.inbox import add_notification
 from dispatcher.org.store import org_in_force
 from dispatcher.routing.rules import DISPATCH, RouteDecision, decide_route
 from dispatcher.security import IdentityBox, person_key
-from dispatcher.supervision.clocks import clock_changes
+from dispatcher.supervision.clocks import clock_changes, pressing_due
 from dispatcher.supervision.deadlines import due_at
 from dispatcher.supervision.policy import DEFAULT_POLICY, TimePolicy
 
@@ -98,6 +98,7 @@ def dispatch_event(
         received_at=event.received_at,
         created_at=now,
         dispatched_at=now if dispatched else None,
+        handler_since=now if dispatched else None,
         updated_at=now,
         channel=event.payload.get("channel") if event.kind == TaskKind.complaint else None,
     )
@@ -113,7 +114,15 @@ def dispatch_event(
         for column, value in clock_changes(session, task, status, now=now, policy=policy).items():
             setattr(task, column, value)
     session.add(
-        TaskHistory(task_id=task.id, at=now, actor=ROUTING_ACTOR, to_status=status, note=decision.reason)
+        TaskHistory(
+            task_id=task.id,
+            at=now,
+            actor=ROUTING_ACTOR,
+            to_status=status,
+            note=decision.reason,
+            handler_unit=task.handler_unit,
+            due_at=pressing_due(task),
+        )
     )
     if task.stage is not None:  # a clue's first stage starts at receipt (处置意见 within a month)
         session.add(

@@ -116,6 +116,19 @@ def acknowledgement_pending(task: Task) -> bool:
     return task.acknowledge_due_at is not None and task.acknowledged_at is None
 
 
+def pressing_due(task: Task) -> datetime | None:
+    """The deadline of the most pressing clock running in the task's state (None: none runs).
+
+    Written on every history row, so that how a task stood at a past moment (overdue or not) can
+    be read back later (the monthly report's ``overdue_open``).
+    """
+    dues = [getattr(task, _DUE[name]) for name in RUNNING_CLOCKS.get(S(task.status), ())]
+    if acknowledgement_pending(task) and S(task.status) in states_running(ClockName.acknowledge):
+        dues.append(task.acknowledge_due_at)
+    present = [d for d in dues if d is not None]
+    return min(present) if present else None
+
+
 def running_clocks(task: Task, policy: TimePolicy) -> list[RunningClock]:
     """The clocks running in the task's state, soonest due first."""
     status = S(task.status)

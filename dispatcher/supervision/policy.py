@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from dispatcher.enums import EVENT_KINDS, Stage, TaskKind
+from dispatcher.monthly.policy import MeetingPolicy, Ranking, Schedules, TrainingPolicy
 from dispatcher.supervision.calendar import WorkCalendar, YearOverride
 from dispatcher.supervision.deadlines import DayKind, Frame, OfficeHours, TimeLimit, due_at
 from dispatcher.wallclock import known_timezone
@@ -150,6 +151,11 @@ def _default_clocks() -> dict[TaskKind, KindClocks]:
         TaskKind.complaint: KindClocks(resolve=_w(5)),
         TaskKind.enterprise_request: KindClocks(resolve=_w(10)),
         TaskKind.clue: KindClocks(resolve=_c(30), feedback=None, **_CLUE_STAGES),
+        # internal tasks: the meeting is held within a week, the training within the month, a
+        # meeting decision by the deadline the meeting set (this is the default when it set none)
+        TaskKind.monthly_dispatch: KindClocks(resolve=_w(5), feedback=None),
+        TaskKind.training: KindClocks(accept=_w(3), resolve=_w(15), feedback=None),
+        TaskKind.follow_up: KindClocks(resolve=_w(10), feedback=None),
     }
 
 
@@ -184,6 +190,11 @@ class TimePolicy(_Strict):
     #: Seconds between two deadline sweeps (seconds in tests).
     sweep_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     calendar: dict[int, CalendarYear] = Field(default_factory=dict)
+    # -- the monthly rhythm (DESIGN §7; ``dispatcher.monthly.policy``) --
+    schedules: Schedules = Schedules()
+    ranking: Ranking = Ranking()
+    meeting: MeetingPolicy = MeetingPolicy()
+    training: TrainingPolicy = TrainingPolicy()
     #: ``DISPATCH_FEEDBACK_WINDOW_DAYS``: a fixed feedback window overriding every kind's feedback
     #: clock (set by the bootstrap, never from the file; see ``with_feedback_window``).
     _feedback_window: timedelta | None = PrivateAttr(default=None)

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from dispatcher.enums import WORKING, Role
+from dispatcher.enums import WORKING, Role, TaskKind
 from dispatcher.enums import TaskStatus as S
 from dispatcher.errors import NotFound
 from dispatcher.models import Task, User
@@ -23,6 +23,9 @@ from dispatcher.tasks.lifecycle import Move, allowed_moves
 #: Not staff roles, but actors all the same: the routing and supervision workers, the scheduler
 #: (``system``) and the requester's platform relaying feedback (``source``).
 SYSTEM, SOURCE = "system", "source"
+
+#: Tasks the system makes (meetings, trainings, meeting decisions): never routed, never returned.
+INTERNAL_KINDS = frozenset({TaskKind.monthly_dispatch, TaskKind.training, TaskKind.follow_up})
 
 #: Moves a handler of the handling unit makes.
 HANDLER_MOVES = frozenset({Move.accept, Move.return_, Move.progress, Move.submit, Move.suspend, Move.resume})
@@ -120,6 +123,10 @@ def may(actor: Actor, task: Task, move: Move) -> bool:
         return actor.leads(task) or (move is Move.route and actor.role == Role.oncall)
     if move in VERIFIER_MOVES:
         return actor.role == Role.verifier and actor.unit == task.verifier_unit
+    if move is Move.return_ and task.kind in INTERNAL_KINDS:
+        return False  # it was not routed: there is nothing to return it to (the leader may designate)
+    if task.kind == TaskKind.monthly_dispatch and move in HANDLER_MOVES and actor.leads(task):
+        return True  # the zone leader holds the zone's dispatch meeting
     if move is Move.progress and actor.role == Role.handler:
         return (
             actor.unit == task.handler_unit

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from dispatcher.errors import Conflict, Forbidden
 from dispatcher.models import Task, TaskHistory
+from dispatcher.supervision.clocks import pressing_due
 from dispatcher.tasks.access import Actor, get_task
 
 __all__ = ["check", "get_task", "seen_version", "write"]
@@ -62,16 +63,19 @@ def write(
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"task {task.id} was changed by someone else at the same time; reload it")
+    from_status = task.status
+    session.expire(task)
+    session.refresh(task)
     session.add(
         TaskHistory(
             task_id=task.id,  # type: ignore[arg-type]
             at=now,
             actor=actor.login,
             move=move,
-            from_status=task.status,
+            from_status=from_status,
             to_status=to_status,
             note=note,
+            handler_unit=task.handler_unit,
+            due_at=pressing_due(task),
         )
     )
-    session.expire(task)
-    session.refresh(task)

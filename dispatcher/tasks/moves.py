@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from dispatcher.enums import Role, Stage, TaskKind
 from dispatcher.enums import TaskStatus as S
 from dispatcher.errors import Conflict, Forbidden, ValidationFailed
-from dispatcher.models import ClueStage, Event, Task
+from dispatcher.models import ClueStage, Event, FeedbackAnswer, Task
 from dispatcher.notify.inbox import add_notification
 from dispatcher.org.model import Org
 from dispatcher.routing.conflict import assist_refusal, default_verifier, designation_refusal
@@ -29,6 +29,7 @@ from dispatcher.supervision.deadlines import extend
 from dispatcher.supervision.policy import TimePolicy
 from dispatcher.tasks import guard, stages
 from dispatcher.tasks.access import Actor, may
+from dispatcher.tasks.internal import CLOSE_ON_SUBMIT, INTERNAL_KINDS
 from dispatcher.tasks.lifecycle import Move, next_status
 from dispatcher.tasks.outcomes import validate_feedback, validate_outcome
 
@@ -65,6 +66,8 @@ class Effects:
     #: A clue enters this stage (its resolve clock starts now).
     stage: Stage | None = None
     redispatched: bool = False
+    #: 回访: the requester's answer, kept apart (a reopened task is asked again).
+    answer: FeedbackAnswer | None = None
 
 
 def _required(value: str | None, what: str) -> str:
@@ -117,6 +120,8 @@ def apply_move(
     )
     if task.kind == TaskKind.clue:
         _record_stage(session, task, move, status_before, actor=actor, now=now)
+    if effects.answer is not None:
+        session.add(effects.answer)
     for unit, kind, message in effects.notify:
         add_notification(session, org, unit_code=unit, task=task, kind=kind, message=message, now=now)
     return task
@@ -138,10 +143,18 @@ def _effects(
 
     if move is Move.accept:
         fx.changes.update(handler_login=actor.login, accepted_at=now)
+        if task.responded_at is None:  # 响应: the first acceptance, by the deadline then in force
+            on_time = task.accept_due_at is None or now <= task.accept_due_at
+            fx.changes.update(responded_at=now, responded_on_time=on_time)
         if task.acknowledge_due_at is not None and task.acknowledged_at is None:
             fx.changes["acknowledged_at"] = now  # 受理告知: the reporter's platform reads it on the event
     elif move is Move.return_:
         fx.note = _required(request.reason, "reason")
+        if task.kind in INTERNAL_KINDS:
+            raise Conflict(
+                f"a {task.kind} task was not routed and cannot be returned; ask the zone leader to designate",
+                details={"current": task.status, "kind": task.kind},
+            )
         dispatched = (task.dispatched_at or task.created_at).astimezone(policy.tz).date()
         used = policy.work_calendar().workdays_after(dispatched, now.astimezone(policy.tz).date())
         if used > RETURN_WINDOW_WORKDAYS:
@@ -172,6 +185,12 @@ def _effects(
         fx.changes.update(
             feedback_rating=feedback.rating, feedback_resolved=feedback.resolved, feedback_due_at=None
         )
+        fx.answer = FeedbackAnswer(
+            task_id=task.id,  # type: ignore[arg-type]
+            answered_at=now,
+            rating=feedback.rating,
+            resolved=feedback.resolved,
+        )
         if move is Move.feedback_close:
             fx.changes.update(closed_at=now, close_reason=feedback.rating)
         elif task.handler_unit:
@@ -188,7 +207,9 @@ def _effects(
         fx.note = _required(request.reason, "reason")
         unit = _required(request.unit, "unit")
         fx.changes.update(_reassign(session, task, unit, request.verifier_unit, org=org))
-        fx.changes.update(handler_login=None, accepted_at=None, dispatched_at=now, suspended_from=None)
+        fx.changes.update(
+            handler_login=None, accepted_at=None, dispatched_at=now, handler_since=now, suspended_from=None
+        )
         fx.redispatched = True
         kind = "designated" if move is Move.designate else "dispatched"
         said = "指定由贵单位办理" if move is Move.designate else "已分办"
@@ -220,6 +241,9 @@ def _submit(task: Task, request: MoveRequest, fx: Effects, *, now: datetime) -> 
                 fx.changes["acknowledged_at"] = now
     else:
         fx.changes.update(outcome=validate_outcome(task.kind, request.outcome), submitted_at=now)
+        if task.kind in CLOSE_ON_SUBMIT:  # a meeting or a training is recorded, not verified
+            fx.decided = S.closed
+            fx.changes.update(closed_at=now, close_reason="recorded")
 
 
 def _verify(task: Task, fx: Effects, *, now: datetime, policy: TimePolicy) -> None:

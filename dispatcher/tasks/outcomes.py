@@ -5,6 +5,7 @@ A clue's outcomes are its stages' (``tasks.stages``).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -33,9 +34,31 @@ class Feedback(_Strict):
     comment: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class MeetingOutcome(_Strict):
+    """月度调度会 held: its minutes (会议纪要); decisions are recorded apart, as follow-up tasks."""
+
+    minutes: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class TrainingOutcome(_Strict):
+    """月度培训 held: when, and a note (attendance is marked apart, person by person)."""
+
+    held_on: date
+    note: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class FollowUpOutcome(_Strict):
+    """调度会决定事项 done: what was done."""
+
+    result: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
 OUTCOMES: dict[str, type[_Strict]] = {
     TaskKind.complaint: RequestOutcome,
     TaskKind.enterprise_request: RequestOutcome,
+    TaskKind.monthly_dispatch: MeetingOutcome,
+    TaskKind.training: TrainingOutcome,
+    TaskKind.follow_up: FollowUpOutcome,
 }
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from dispatcher.enums import Role, TaskKind, TaskStatus
 from dispatcher.errors import Conflict, Forbidden, NotFound
 from dispatcher.models import Event, IdentityReveal, Source, Task, User
+from dispatcher.monthly.meeting import agenda_for, decisions_of, meeting_of
+from dispatcher.monthly.training import attendance_of, training_of
 from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.model import Org
 from dispatcher.runtime import Runtime
@@ -24,6 +27,9 @@ from dispatcher.tasks.lifecycle import Move
 from dispatcher.tasks.moves import MoveRequest, apply_move
 from dispatcher.tasks.outcomes import Feedback
 from dispatcher.tasks.views import task_detail, task_summary
+
+#: A dispatch meeting takes decisions while it is open (dispatched or accepted).
+OPEN_MEETING = (TaskStatus.dispatched, TaskStatus.accepted)
 
 #: Who asks: a staff user (the API, the pages), or an actor the caller built (the CLI, the system).
 Who = User | Actor
@@ -40,7 +46,29 @@ def org(rt: Runtime) -> Org | None:
 
 
 def _detail(rt: Runtime, session: Session, task: Task, actor: Actor) -> dict[str, Any]:
-    return task_detail(session, task, actor, box=rt.identity_box, policy=rt.policy, now=rt.now())
+    detail = task_detail(session, task, actor, box=rt.identity_box, policy=rt.policy, now=rt.now())
+    if task.kind == TaskKind.monthly_dispatch:  # 调度会: its agenda (as this reader may see it) and decisions
+        meeting = meeting_of(session, task)
+        detail["meeting"] = (
+            None if meeting is None
+            else {"period": meeting.period, "agenda": agenda_for(session, actor, meeting),
+                  "decisions": decisions_of(session, meeting),
+                  "may_decide": actor.leads(task) and task.status in OPEN_MEETING}
+        )  # fmt: skip
+    elif task.kind == TaskKind.training:  # 培训: topic, suggestion, who is expected and present
+        training = training_of(session, task)
+        detail["training"] = None
+        if training is not None:
+            open_ = task.status != TaskStatus.closed
+            organiser = actor.role == Role.admin or (
+                actor.role == Role.handler and actor.unit == training.unit_code
+            )
+            detail["training"] = {
+                **attendance_of(session, training),
+                "may_mark_self": open_ and actor.login in training.expected,
+                "may_mark_others": open_ and organiser,
+            }
+    return detail
 
 
 def _summaries(rt: Runtime, tasks: Any) -> list[dict[str, Any]]:

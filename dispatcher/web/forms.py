@@ -76,8 +76,18 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The outcome fields of the internal tasks' forms.
+INTERNAL_FIELDS: dict[str, tuple[str, ...]] = {
+    TaskKind.monthly_dispatch: ("minutes",),
+    TaskKind.training: ("held_on", "note"),
+    TaskKind.follow_up: ("result",),
+}
+
+
 def outcome_of(kind: str, stage: str | None, form: FormData) -> dict[str, Any]:
     """The outcome fields of the kind (or clue stage), as posted; the outcome models check them."""
+    if kind in INTERNAL_FIELDS:
+        return {name: value for name in INTERNAL_FIELDS[kind] if (value := _text(form, name)) is not None}
     if kind != TaskKind.clue:
         return {name: value for name in ("resolved", "reply") if (value := _text(form, name)) is not None}
     fields = STAGE_FIELDS.get(stage or "disposition", ())

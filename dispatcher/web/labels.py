@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "enterprise_request": "企业诉求",
     "monthly_dispatch": "月度调度",
     "training": "月度培训",
+    "follow_up": "调度会决定事项",
 }
 
 #: Task states (``TaskStatus``) as the staff call them.
@@ -82,6 +83,7 @@ MOVES: dict[str, str] = {
     "extend_refuse": "不批准延期",
     "recuse": "自行回避",
     "review": "暂存复查",
+    "decision": "调度会决定",
 }
 
 #: Extension requests (``Extension.status``).
@@ -103,10 +105,14 @@ RULES: dict[str, str] = {
     "no_org": "未加载组织目录",
     "routing_error": "自动分办出错",
     "unknown_kind": "未知事项类型",
+    "monthly_dispatch": "一月一调度",
+    "monthly_training": "一月一培训",
+    "meeting_decision": "调度会决定",
 }
 
 #: Supervision steps (``SupervisionOrder.step`` is ``<clock>.<step>[.<level>]``) and who was told.
-CLOCKS: dict[str, str] = {"accept": "接单", "resolve": "办结", "verify": "验单", "acknowledge": "受理告知"}
+CLOCKS: dict[str, str] = {"accept": "接单", "resolve": "办结", "verify": "验单", "acknowledge": "受理告知",
+                          "review": "暂存复查"}  # fmt: skip
 STEPS: dict[str, str] = {"warning": "临期预警", "overdue": "超期", "escalated": "升级督办"}
 NOTIFIED: dict[str, str] = {
     "handler_unit": "承办单位",
@@ -162,6 +168,7 @@ RATINGS: dict[str, str] = {
 CLOSE_REASONS: dict[str, str] = {
     "verified": "验单通过",
     "referred": "已上报移送",
+    "recorded": "已召开（已登记）",
     "no_response": "回访期满无答复",
     **RATINGS,
 }
@@ -186,6 +193,10 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "extension_requested": "延期申请",
     "extension_approved": "延期批准",
     "extension_refused": "延期未批准",
+    "report": "月度报告",
+    "monthly_dispatch": "月度调度会",
+    "training": "月度培训",
+    "follow_up": "调度会决定事项",
     **{f"supervision.{step}": word for step, word in STEPS.items()},
 }
 
@@ -240,6 +251,13 @@ FIELDS: dict[str, str] = {
     "outcome.amount_recovered": "追缴金额",
     "outcome.sanctions": "处分情况",
     "outcome.four_forms": "四种形态",
+    "outcome.minutes": "会议纪要",
+    "outcome.held_on": "培训日期",
+    "outcome.note": "说明",
+    "text": "决定事项",
+    "owner_unit": "责任单位",
+    "due": "完成时限",
+    "logins": "人员",
     "version": "版本",
     "days": "延期天数",
 }
@@ -279,3 +297,36 @@ def refusal(exc: DispatchError, what: str) -> str:
     if isinstance(exc, RateLimited):
         return f"{what}未完成：操作过于频繁，请稍后再试。"
     return f"{what}未完成，请稍后再试。"
+
+
+#: The dispatch meeting's agenda (``monthly.meeting``), in the order it is read.
+AGENDA: dict[str, str] = {
+    "decisions": "上月决定事项落实情况",
+    "load": "各单位在办与超期",
+    "overdue": "超期及升级督办事项",
+    "stale": "长期无进展事项",
+    "held_review": "到期复查的暂存待查线索",
+    "difficult": "疑难事项（建议提级、交叉、联合办案或增派力量）",
+    "unsatisfied": "群众不满意及重办事项",
+}
+
+#: What the agenda proposes for a difficult item.
+PROPOSALS: dict[str, str] = {
+    "escalate": "建议提级办案或增派力量",
+    "joint": "建议联合办案",
+    "designate": "多次退回，建议指定办案",
+    "reinforce": "多次重办，建议增派协助",
+}
+
+#: The monthly jobs (``monthly.periods.Job``) and the states of their runs.
+JOBS: dict[str, str] = {
+    "monthly-report": "月度报告",
+    "monthly-dispatch": "月度调度会",
+    "monthly-training": "月度培训",
+}
+RUN_STATES: dict[str, str] = {
+    "pending": "待执行",
+    "running": "执行中",
+    "succeeded": "已完成",
+    "failed": "失败",
+}

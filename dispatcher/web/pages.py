@@ -88,7 +88,7 @@ def install(app: FastAPI) -> None:
         )  # fmt: skip
 
 
-def _page(request: Request, services: Services, user: User, name: str, **context: Any) -> Response:
+def page(request: Request, services: Services, user: User, name: str, **context: Any) -> Response:
     return render(request, name, user=user, tz=services.settings.tz, **context)
 
 
@@ -126,7 +126,7 @@ async def inbox(
     filters = {"status": status or "", "kind": kind or "", "unit": unit or "", "overdue": "1" if late else ""}
     org, tasks, notes = await run_in_threadpool(_inbox, services, user, status, kind, unit or None, late)
     name = "_task_list.html" if request.headers.get("hx-request") else "inbox.html"
-    return _page(
+    return page(
         request, services, user, name, org=org, tasks=tasks, notifications=notes,
         filters=filters,
         title="我的任务",
@@ -165,7 +165,7 @@ async def _task_page(
         )  # fmt: skip
     event = task["event"] or {}
     forms = [FORMS[Move(m)] for m in task["allowed_moves"] if Move(m) in FORMS]
-    return _page(
+    return page(
         request, services, user, "task.html", org=org, task=task, forms=forms,
         payload=payload_rows(event.get("payload") or {}),
         identity=identity_rows(revealed if revealed is not None else event.get("identity") or {}),
@@ -179,7 +179,7 @@ async def task_page(request: Request, task_id: int, user: PageUser, services: Se
     return await _task_page(request, services, user, task_id)
 
 
-async def _act(
+async def act(
     request: Request,
     services: Services,
     user: User,
@@ -219,7 +219,7 @@ async def task_move(
         return await run_in_threadpool(service.move_task, services, user, task_id, chosen, body)
 
     label = labels.MOVES.get(chosen.value, chosen.value)
-    return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长或格式不对。")
+    return await act(request, services, user, task_id, work, label=label, invalid="填写内容过长或格式不对。")
 
 
 @router.post("/tasks/{task_id}/extend", name="task_extend")
@@ -237,7 +237,7 @@ async def task_extend(
         )
         return await run_in_threadpool(service.ask_for_extension, services, user, task_id, body)
 
-    return await _act(
+    return await act(
         request, services, user, task_id, work, label="申请延期", invalid="填写内容过长或格式不对。",
         done="延期申请已提交，等待协作区组长审批。",
     )  # fmt: skip
@@ -272,7 +272,7 @@ async def task_extension_decision(
         return await run_in_threadpool(decide)
 
     label = "批准延期" if decision == "approve" else "不批准延期"
-    return await _act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
+    return await act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
 
 
 @router.post("/tasks/{task_id}/identity", name="task_identity")
@@ -304,7 +304,7 @@ def _verify_queue(services: Services, user: User) -> tuple[Org | None, list[dict
 @router.get("/verify", name="verify")
 async def verify_queue(request: Request, user: PageUser, services: ServicesDep) -> Response:
     org, tasks = await run_in_threadpool(_verify_queue, services, user)
-    return _page(request, services, user, "verify.html", org=org, tasks=tasks, title="验单队列")
+    return page(request, services, user, "verify.html", org=org, tasks=tasks, title="验单队列")
 
 
 # --- 协作区 -----------------------------------------------------------------------------------
@@ -320,7 +320,7 @@ async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> 
             title="无权查看", message="协作区视图仅供协作区组长、值班和管理员使用。",
         )  # fmt: skip
     data = await run_in_threadpool(service.zone_overview, services, user)
-    return _page(
+    return page(
         request, services, user, "zone.html", **data, unit_options=_unit_options(data["org"], None),
         columns=[s.value for s in TaskStatus], title="协作区",
     )  # fmt: skip
@@ -333,4 +333,4 @@ async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> 
 async def notifications_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
     notes = await run_in_threadpool(notices.notifications_for, services, user, limit=LIST_LIMIT)
     name = "_notifications.html" if request.headers.get("hx-request") else "notifications.html"
-    return _page(request, services, user, name, notifications=notes, title="通知")
+    return page(request, services, user, name, notifications=notes, title="通知")

@@ -61,6 +61,10 @@ templates.env.globals.update(
     FOUR_FORMS=labels.FOUR_FORMS,
     SANCTIONS=labels.SANCTIONS,
     RULES=labels.RULES,
+    AGENDA=labels.AGENDA,
+    PROPOSALS=labels.PROPOSALS,
+    JOBS=labels.JOBS,
+    RUN_STATES=labels.RUN_STATES,
 )
 
 

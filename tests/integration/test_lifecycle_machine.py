@@ -106,6 +106,7 @@ def test_no_sequence_of_moves_leaves_the_table_or_the_history(engine: sa.Engine,
     def machine() -> Any:
         with unit_of_work(engine) as s:  # each example starts from a clean table
             s.execute(sa.text("DELETE FROM notifications"))
+            s.execute(sa.text("DELETE FROM feedback_answers"))
             s.execute(sa.text("DELETE FROM task_history"))
             s.execute(sa.text("DELETE FROM tasks"))
         return TaskMachine(engine, loaded_org)

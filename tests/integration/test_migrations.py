@@ -216,7 +216,54 @@ def test_every_revision_migrates_with_data_in_the_tables_and_0004_gives_clues_th
     assert keys["e1"] and keys["e1"] == keys["e2"] and keys["e4"] is None  # the same subject, hashed
     with engine.connect() as conn:
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert head == "0004"
+    assert head == "0005"
+
+
+def test_0005_reads_the_report_history_back_from_the_rows(fresh_url: str) -> None:
+    """Responses, hand-overs, the unit on each history row and the feedback answers, from the past."""
+    upgrade(fresh_url, "0004")
+    engine = get_engine(fresh_url)
+    accepted, designated, answered = T0 + timedelta(hours=2), T0 + timedelta(days=1), T0 + timedelta(days=8)
+    with engine.begin() as conn:
+        _insert(conn, "sources", id=1, name="s", kinds="complaint", token_hash="t", rate_per_second=1.0,
+                burst=1, active=True, created_at=T0)  # fmt: skip
+        # accepted on time, then designated to another unit, which has it now
+        _task(conn, 1, "complaint", "accepted", accept_due_at=T0 + timedelta(days=1), handler_unit="FDX-JW")
+        for at, move, to in ((accepted, "accept", "accepted"), (designated, "designate", "dispatched"),
+                             (designated + timedelta(hours=1), "accept", "accepted")):  # fmt: skip
+            _insert(conn, "task_history", task_id=1, at=at, actor="x", move=move, to_status=to, note="")
+        # answered unsatisfied, reopened, answered again and closed
+        _task(conn, 2, "complaint", "closed", closed_at=answered, close_reason="satisfied",
+              feedback_resolved=True, feedback_rating="satisfied")  # fmt: skip
+        for at, move, to in ((T0 + timedelta(days=3), "feedback_reopen", "reopened"),
+                             (answered, "feedback_close", "closed")):  # fmt: skip
+            _insert(
+                conn, "task_history", task_id=2, at=at, actor="source:s", move=move, to_status=to, note=""
+            )
+
+    upgrade(fresh_url, secret_key=TEST_SECRET)
+
+    with engine.connect() as conn:
+        tasks = {r.id: r for r in conn.execute(sa.text("SELECT * FROM tasks ORDER BY id"))}
+        units = (
+            conn.execute(sa.text("SELECT handler_unit FROM task_history WHERE task_id = 1 ORDER BY at, id"))
+            .scalars()
+            .all()
+        )
+        due = conn.execute(
+            sa.text("SELECT due_at FROM task_history WHERE task_id = 1 ORDER BY at DESC, id DESC LIMIT 1")
+        ).scalar_one()
+        answers = [tuple(r) for r in conn.execute(
+            sa.text("SELECT task_id, rating, resolved FROM feedback_answers ORDER BY answered_at")
+        )]  # fmt: skip
+        conn.execute(sa.text("INSERT INTO notifications (unit_code, task_id, kind, message, created_at, "
+                             "webhook_status, webhook_attempts, link) VALUES ('SHI1', NULL, 'report', 'm', "
+                             "'2026-10-01 00:00:00', 'none', 0, '/reports/1')"))  # fmt: skip
+    assert str(tasks[1].responded_at)[:19] == str(accepted)[:19] and tasks[1].responded_on_time
+    assert str(tasks[1].handler_since)[:19] == str(designated)[:19]
+    assert units == [None, None, "FDX-JW", "FDX-JW"]  # before the hand-over: not known
+    assert due is not None  # the open task's latest row knows its running deadline
+    assert answers == [(2, "unsatisfied", None), (2, "satisfied", True)]
 
 
 def test_upgrading_twice_changes_nothing(fresh_url: str) -> None:

@@ -170,7 +170,7 @@ def make_due(engine: sa.Engine, event_id: str) -> None:
 
 def relay_job(settings: Settings) -> Job:
     """The scheduler's outbox-relay job on ``settings`` (a failing pass is logged, not raised)."""
-    return Job("outbox-relay", build_runtime(settings, broker_timeout=2.0), relay)
+    return Job("outbox-relay", build_runtime(settings, broker_timeout=2.0), relay, None)
 
 
 def test_the_relay_re_enqueues_an_event_whose_broker_was_down_and_the_worker_routes_it(

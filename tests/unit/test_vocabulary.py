@@ -30,8 +30,11 @@ def test_the_kinds_upstream_publishes_are_the_task_kinds_that_come_from_events()
 
 
 def test_every_kind_has_its_own_ledger_prefix_and_only_requests_ask_for_feedback() -> None:
-    prefixes = [k.ledger_prefix for k in TaskKind]
-    assert len(set(prefixes)) == len(prefixes) == 5
+    """DESIGN §4's five ledgers; a meeting's follow-up decisions are numbered in the meeting's (DD-)."""
+    prefixes = {k: k.ledger_prefix for k in TaskKind}
+    assert set(prefixes.values()) == {"XS", "TS", "QY", "DD", "PX"}
+    shared = [k for k in TaskKind if list(prefixes.values()).count(prefixes[k]) > 1]
+    assert set(shared) == {TaskKind.monthly_dispatch, TaskKind.follow_up}
     assert {k for k in TaskKind if k.asks_feedback} == {TaskKind.complaint, TaskKind.enterprise_request}
 
 
