@@ -106,3 +106,42 @@ def mask_phone(phone: str | None) -> str | None:
     if len(phone) <= 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+#: Masks by the kind of field (the key, folded): a name keeps its family name, a phone its first
+#: three and last four digits, an ID number its first four and last two, an e-mail its first
+#: letter and domain; every other value keeps at most its first character.
+_NAMES = frozenset({"name", "姓名", "realname", "real_name", "full_name"})
+_PHONES = frozenset({"phone", "mobile", "tel", "telephone", "phone_number", "手机", "电话"})
+_ID_NUMBERS = frozenset({"id_card", "idcard", "id_number", "id_no", "identity_card", "身份证", "身份证号"})
+_EMAILS = frozenset({"email", "e_mail", "mail", "邮箱"})
+#: Values that say nothing about who a person is (``anonymous: true``) stay as they are.
+_PLAIN = (bool,)
+
+
+def _mask_text(key: str, text: str) -> str:
+    folded = key.strip().lower().replace("-", "_")
+    if folded in _NAMES:
+        return mask_name(text) or ""
+    if folded in _PHONES:
+        return mask_phone(text) or ""
+    if folded in _ID_NUMBERS:
+        return text[:4] + "*" * max(0, len(text) - 6) + text[-2:] if len(text) > 6 else "*" * len(text)
+    if folded in _EMAILS and "@" in text:
+        local, _, domain = text.partition("@")
+        return (local[:1] + "***@" + domain) if local else "***@" + domain
+    return text[:1] + "*" * min(max(len(text) - 1, 2), 8)
+
+
+def mask_fields(value: Any, key: str = "") -> Any:
+    """Personal data masked field by field, whatever its fields: strings by the kind their key
+    names, numbers wholly, nested objects and lists field by field; booleans stay."""
+    if isinstance(value, dict):
+        return {k: mask_fields(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_fields(v, key) for v in value]
+    if value is None or isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, str):
+        return _mask_text(key, value) if value else value
+    return "***"  # a number or anything else that could identify someone

@@ -98,6 +98,13 @@ class EnterpriseRequestPayload(_Model):
     contact: Person | None = None
 
 
+#: The payload model of each kind (the fields the contract declares).
+PAYLOAD_MODELS: dict[EventKind, type[BaseModel]] = {
+    EventKind.clue: CluePayload,
+    EventKind.complaint: ComplaintPayload,
+    EventKind.enterprise_request: EnterpriseRequestPayload,
+}
+
 ExternalId = Annotated[str, Field(min_length=1, max_length=128)]
 
 

@@ -37,11 +37,32 @@ async def read_json(request: Request, limit: int) -> Any:
             raise PayloadTooLarge(f"body over {limit // 1024} KiB")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        body = json.loads(b"".join(chunks))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("malformed JSON: nested too deeply") from None
+    if _depth(body) > MAX_DEPTH:
+        raise BadRequest(f"JSON nested more than {MAX_DEPTH} levels deep")
+    return body
+
+
+#: No event needs more (the contract's deepest field is three levels down); every later step may
+#: walk the body recursively, so deeper ones are refused here.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests objects and arrays, counted without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            todo.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _answer(accepted: Accepted) -> dict[str, Any]:

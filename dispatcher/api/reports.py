@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from dispatcher.http.auth import UserDep
+from dispatcher.http.params import Id
 from dispatcher.http.state import ServicesDep
 from dispatcher.monthly import service as monthly
 from dispatcher.monthly.periods import Period
@@ -16,8 +17,6 @@ from dispatcher.reports import service
 from dispatcher.reports.render import MEDIA_TYPES
 
 router = APIRouter(tags=["reports"])
-
-ReportId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/reports", summary="Monthly reports, newest first (filter: period=YYYY-MM)")
@@ -38,7 +37,7 @@ async def list_reports(
     responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}},
 )
 async def report_file(
-    report_id: ReportId,
+    report_id: Id,
     fmt: Literal["html", "xlsx", "csv", "json"],
     user: UserDep,
     services: ServicesDep,
@@ -53,7 +52,7 @@ async def report_file(
 
 
 @router.get("/reports/{report_id}", summary="A report's figures (JSON) and the names of its charts")
-async def read_report(report_id: ReportId, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+async def read_report(report_id: Id, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     return await run_in_threadpool(service.read_report, services, report_id)
 
 

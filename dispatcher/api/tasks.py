@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from dispatcher.enums import Role, TaskStatus
 from dispatcher.errors import ValidationFailed
 from dispatcher.http.auth import UserDep, require_roles
+from dispatcher.http.params import Id, Offset
 from dispatcher.http.state import ServicesDep
 from dispatcher.models import User
 from dispatcher.monthly import service as monthly
@@ -25,7 +26,7 @@ TriageUser = Annotated[User, Depends(require_roles(Role.oncall, Role.zone_leader
 
 def _register_move(path: str, move: Move) -> None:
     async def endpoint(
-        task_id: int, user: UserDep, services: ServicesDep, body: Annotated[MoveBody | None, Body()] = None
+        task_id: Id, user: UserDep, services: ServicesDep, body: Annotated[MoveBody | None, Body()] = None
     ) -> dict[str, Any]:
         return await run_in_threadpool(service.move_task, services, user, task_id, move, body)
 
@@ -39,7 +40,7 @@ for _path, _move in STAFF_MOVES.items():
 
 @router.post("/tasks/{task_id}/extend", summary="extend: ask the zone leader for more time (延期申请)")
 async def task_extend(
-    task_id: int, user: UserDep, services: ServicesDep, body: Annotated[ExtendBody | None, Body()] = None
+    task_id: Id, user: UserDep, services: ServicesDep, body: Annotated[ExtendBody | None, Body()] = None
 ) -> dict[str, Any]:
     return await run_in_threadpool(service.ask_for_extension, services, user, task_id, body)
 
@@ -49,8 +50,8 @@ async def task_extend(
     summary="Approve or refuse an extension (zone leader): decision is `approve` or `refuse`",
 )
 async def extension_decision(
-    task_id: int,
-    extension_id: int,
+    task_id: Id,
+    extension_id: Id,
     decision: Literal["approve", "refuse"],
     user: UserDep,
     services: ServicesDep,
@@ -75,7 +76,7 @@ async def list_tasks(
         bool | None, Query(description="true: overdue or escalated, or past the running clock's due time")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in TaskStatus}:
         raise ValidationFailed(
@@ -98,13 +99,13 @@ async def task_stats(user: UserDep, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/tasks/{task_id}", summary="A task with its event, routing reason and history")
-async def read_task(task_id: int, user: UserDep, services: ServicesDep) -> dict[str, Any]:
+async def read_task(task_id: Id, user: UserDep, services: ServicesDep) -> dict[str, Any]:
     return await run_in_threadpool(service.read_task, services, user, task_id)
 
 
 @router.post("/tasks/{task_id}/identity", summary="Reveal the reporter's or complainant's identity (logged)")
 async def reveal_identity(
-    task_id: int, body: RevealBody, user: UserDep, services: ServicesDep
+    task_id: Id, body: RevealBody, user: UserDep, services: ServicesDep
 ) -> dict[str, Any]:
     return await run_in_threadpool(service.reveal_identity, services, user, task_id, body.reason)
 
@@ -116,14 +117,14 @@ async def triage(user: TriageUser, services: ServicesDep) -> dict[str, Any]:
 
 @router.post("/triage/{task_id}/route", summary="Route a triage item to a unit by hand (rule 7)")
 async def route_triage(
-    task_id: int, user: TriageUser, services: ServicesDep, body: Annotated[MoveBody | None, Body()] = None
+    task_id: Id, user: TriageUser, services: ServicesDep, body: Annotated[MoveBody | None, Body()] = None
 ) -> dict[str, Any]:
     return await run_in_threadpool(service.move_task, services, user, task_id, Move.route, body)
 
 
 @router.post("/tasks/{task_id}/decisions", summary="Record a dispatch meeting's decision (a follow-up task)")
 async def meeting_decision(
-    task_id: int, user: UserDep, services: ServicesDep, body: DecisionBody
+    task_id: Id, user: UserDep, services: ServicesDep, body: DecisionBody
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: monthly.decide(
@@ -135,7 +136,7 @@ async def meeting_decision(
 
 @router.post("/tasks/{task_id}/attendance", summary="Mark attendance at a training (签到)")
 async def training_attendance(
-    task_id: int, user: UserDep, services: ServicesDep, body: Annotated[AttendanceBody | None, Body()] = None
+    task_id: Id, user: UserDep, services: ServicesDep, body: Annotated[AttendanceBody | None, Body()] = None
 ) -> dict[str, Any]:
     body = body or AttendanceBody()
     return await run_in_threadpool(

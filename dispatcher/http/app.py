@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from dispatcher import __version__
 from dispatcher.api import events, health, notifications, reports, tasks
 from dispatcher.http import errors
+from dispatcher.http.guards import BodyLimit, ErrorShield
 from dispatcher.http.sessions import LazySessionMiddleware
 from dispatcher.http.state import Services, build_services
 from dispatcher.settings import Settings, load_settings
@@ -55,8 +56,20 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(monthly_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages.install(app)
+    # outermost of ours: a body over the limit is 413 before authentication (DESIGN §4's order)
+    app.add_middleware(ErrorShield)
+    app.add_middleware(BodyLimit, limit=lambda path: _body_limit(app, path))
     _document_event_schemas(app)
     return app
+
+
+def _body_limit(app: FastAPI, path: str) -> int:
+    services = getattr(app.state, "services", None)
+    settings = getattr(services, "settings", None)
+    limit: int = getattr(settings, "max_body_bytes", 256 * 1024)
+    if path.endswith("/attachments"):
+        limit = getattr(settings, "max_attachment_bytes", limit)
+    return limit
 
 
 def _document_event_schemas(app: FastAPI) -> None:

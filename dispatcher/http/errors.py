@@ -81,7 +81,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        # keep the exception's headers: a 405 says which methods are allowed (``Allow``)
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=dict(exc.headers or {})
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -91,7 +94,8 @@ def install(app: FastAPI) -> None:
             error_body("unavailable", "database unavailable"), status_code=503, headers={"Retry-After": "5"}
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse(error_body("bad_request", "the body is nested too deeply"), status_code=400)
+
+    # Anything else that escapes is answered by ``http.guards.ErrorShield`` (500, connection kept).

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -24,6 +24,7 @@ from dispatcher.models import Event, Source, Task
 from dispatcher.security import IdentityBox, content_hash, person_key
 from dispatcher.tasks.extensions import latest_of
 from events.schemas import (
+    EARLIEST_RECEIVED_YEAR,
     IDENTITY_FIELDS,
     ClueEvent,
     ComplaintEvent,
@@ -70,12 +71,37 @@ def parse_event(body: Any) -> Envelope:
         raise ValidationFailed("the event is invalid", details=field_problems(exc.errors())) from None
 
 
-def split_identity(kind: EventKind, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Payload → (payload without personal identity, the identity fields)."""
+def split_identity(
+    kind: EventKind, payload: dict[str, Any], model: BaseModel | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Payload → (payload without personal identity, the identity fields), for encryption.
+
+    The identity objects (reporter, complainant, contact) go whole, whatever their fields. So do
+    the fields the contract does not declare (DESIGN §4 welcomes more optional fields, but nobody
+    can tell whether ``id_card`` or ``home_address`` is personal): given the parsed ``model``,
+    every undeclared field, at the top or inside ``subject`` or ``enterprise``, moves to
+    ``identity["extra"]`` under its path, encrypted at rest and masked in every view like the rest.
+    """
     public = dict(payload)
     identity = {name: public.pop(name) for name in IDENTITY_FIELDS[kind] if public.get(name) is not None}
     for name in IDENTITY_FIELDS[kind]:
         public.pop(name, None)
+    if model is None:
+        return public, identity
+    extra: dict[str, Any] = {}
+    for name in list(model.model_extra or {}):
+        if name in public:
+            extra[name] = public.pop(name)
+    for name, value in model:
+        inner = getattr(value, "model_extra", None)
+        if name in IDENTITY_FIELDS[kind] or not inner or not isinstance(public.get(name), dict):
+            continue
+        public[name] = dict(public[name])
+        for key in inner:
+            if key in public[name]:
+                extra[f"{name}.{key}"] = public[name].pop(key)
+    if extra:
+        identity["extra"] = extra
     return public, identity
 
 
@@ -103,6 +129,11 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
             details=[{"path": "received_at", "message": "must not be in the future"}],
         )
     received_at = min(received_at, ctx.now)
+    if received_at.astimezone(ctx.tz).year < EARLIEST_RECEIVED_YEAR:  # its ledger year would be 1999
+        raise ValidationFailed(
+            f"received_at falls before {EARLIEST_RECEIVED_YEAR} in {ctx.tz.key}",
+            details=[{"path": "received_at", "message": f"must not be before {EARLIEST_RECEIVED_YEAR}"}],
+        )
     payload = envelope.payload.model_dump(mode="json", exclude_none=True)
     fingerprint = content_hash(
         ctx.secret_key,
@@ -114,7 +145,7 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
     )
 
     # No look-up first: the unique constraint decides, so concurrent retries cannot both insert.
-    public, identity = split_identity(envelope.kind, payload)
+    public, identity = split_identity(envelope.kind, payload, envelope.payload)
     savepoint = session.begin_nested()
     try:
         ledger_no = next_ledger_no(

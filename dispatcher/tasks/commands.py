@@ -14,6 +14,9 @@ from dispatcher.tasks.extensions import ExtensionRequest
 from dispatcher.tasks.lifecycle import Move
 from dispatcher.tasks.moves import MoveRequest
 
+#: A task version as a client sends it back (a 64-bit integer at most).
+Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
 
 class MoveBody(BaseModel):
     """Every field a move may need; each move reads its own (DESIGN §9)."""
@@ -28,7 +31,7 @@ class MoveBody(BaseModel):
     units: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
     logins: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
     #: The task version the actor saw; a stale one answers 409.
-    version: int | None = None
+    version: Version | None = None
 
     def request(self, move: Move) -> MoveRequest:
         return MoveRequest(
@@ -44,8 +47,8 @@ class ExtendBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, Field(max_length=2000)] | None = None
-    days: int | None = None
-    version: int | None = None
+    days: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] | None = None
+    version: Version | None = None
 
     def request(self) -> ExtensionRequest:
         return ExtensionRequest(days=self.days, reason=self.reason, version=self.version)
@@ -57,7 +60,7 @@ class DecideBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: Annotated[str, Field(max_length=2000)] | None = None
-    version: int | None = None
+    version: Version | None = None
 
 
 class RevealBody(BaseModel):

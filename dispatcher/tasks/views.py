@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from dispatcher.enums import TaskKind
 from dispatcher.models import ClueStage, Event, Extension, SupervisionOrder, Task, TaskHistory
-from dispatcher.security import IdentityBox, mask_name, mask_phone
+from dispatcher.security import IdentityBox, mask_fields
 from dispatcher.supervision.policy import TimePolicy
 from dispatcher.supervision.status import time_left
 from dispatcher.tasks.access import (
@@ -23,6 +23,7 @@ from dispatcher.tasks.access import (
     moves_for,
 )
 from dispatcher.tasks.extensions import PENDING, extensions_of
+from events.schemas import PAYLOAD_MODELS
 
 
 def _iso(value: Any) -> Any:
@@ -51,16 +52,22 @@ def task_summary(task: Task, *, policy: TimePolicy, now: datetime) -> dict[str, 
 
 
 def mask_identity(identity: dict[str, Any]) -> dict[str, Any]:
-    """Names and phones masked (张**, 138****5678): what every view shows by default."""
-    masked: dict[str, Any] = {}
-    for role, person in identity.items():
-        if isinstance(person, dict):
-            masked[role] = {
-                **person,
-                **({"name": mask_name(person["name"])} if person.get("name") else {}),
-                **({"phone": mask_phone(person["phone"])} if person.get("phone") else {}),
-            }
+    """Every identity field masked, field by field, whatever the fields (张**, 138****5678,
+    1101************34, a***@example.com): what every view shows by default."""
+    masked: dict[str, Any] = mask_fields(identity)
     return masked
+
+
+_DECLARED: dict[str, set[str]] = {
+    kind.value: set(model.model_fields) for kind, model in PAYLOAD_MODELS.items()
+}
+
+
+def public_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The event's content as staff see it: the fields the contract declares as they are; any
+    other (stored before undeclared fields went to the encrypted identity) masked, not shown."""
+    declared = _DECLARED.get(kind, set())
+    return {k: (v if k in declared else mask_fields(v, k)) for k, v in payload.items()}
 
 
 def task_detail(
@@ -91,7 +98,7 @@ def task_detail(
         else {
             "event_id": event.id,
             "external_id": event.external_id,
-            "payload": event.payload,
+            "payload": public_payload(event.kind, event.payload),
             "identity": mask_identity(box.open(event.identity_enc)),
         },
         "history": [history_view(h) for h in history],

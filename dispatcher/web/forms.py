@@ -12,6 +12,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from dispatcher.enums import TaskKind
+from dispatcher.http.params import form_int
 from dispatcher.tasks.commands import MoveBody
 from dispatcher.tasks.lifecycle import STAFF_MOVES, Move
 
@@ -108,7 +109,7 @@ def move_body(move: Move, kind: str, form: FormData, *, stage: str | None = None
     data: dict[str, Any] = {
         "reason": _text(form, "reason"),
         "note": _text(form, "note"),
-        "version": int(version) if version and version.isdigit() else None,
+        "version": form_int(version),
     }
     if move is Move.submit:
         data["outcome"] = outcome_of(kind, stage, form)

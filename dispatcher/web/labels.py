@@ -232,7 +232,12 @@ SUBFIELDS: dict[str, str] = {
 }
 
 #: Whose identity an event carries (encrypted at rest, masked by default).
-IDENTITY_ROLES: dict[str, str] = {"reporter": "举报人", "complainant": "投诉人", "contact": "联系人"}
+IDENTITY_ROLES: dict[str, str] = {
+    "reporter": "举报人",
+    "complainant": "投诉人",
+    "contact": "联系人",
+    "extra": "其他信息",  # fields the contract does not declare, kept private like the rest
+}
 
 #: Fields of a move's form, for "「原因」必填".
 FIELDS: dict[str, str] = {

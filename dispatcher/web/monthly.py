@@ -12,6 +12,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from dispatcher.errors import NotFound
+from dispatcher.http.params import Id
 from dispatcher.http.state import ServicesDep
 from dispatcher.monthly import service as monthly
 from dispatcher.monthly.commands import DecisionBody
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.post("/tasks/{task_id}/decisions", name="task_decision")
 async def task_decision(
-    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+    request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
 ) -> Response:
     """调度会决定: through the same core as ``POST /api/v1/tasks/{id}/decisions``."""
 
@@ -57,7 +58,7 @@ async def task_decision(
 
 @router.post("/tasks/{task_id}/attendance", name="task_attendance")
 async def task_attendance(
-    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+    request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
 ) -> Response:
     """签到: oneself (``self``), or the organiser's checklist (checked: present, the rest: absent)."""
 
@@ -97,7 +98,7 @@ async def reports_page(request: Request, user: PageUser, services: ServicesDep) 
 
 
 @router.get("/reports/{report_id}", name="report")
-async def report_page(request: Request, report_id: int, user: PageUser, services: ServicesDep) -> Response:
+async def report_page(request: Request, report_id: Id, user: PageUser, services: ServicesDep) -> Response:
     try:
         period, body = await run_in_threadpool(reports.report_page, services, report_id)
     except NotFound:
@@ -113,7 +114,7 @@ async def report_page(request: Request, report_id: int, user: PageUser, services
 
 
 @router.get("/reports/{report_id}/charts/{name}.svg", name="report_chart")
-async def report_chart(report_id: int, name: str, user: PageUser, services: ServicesDep) -> Response:
+async def report_chart(report_id: Id, name: str, user: PageUser, services: ServicesDep) -> Response:
     try:
         svg = await run_in_threadpool(reports.report_chart, services, report_id, name)
     except NotFound:

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from dispatcher.enums import Role, TaskStatus
 from dispatcher.errors import DispatchError, NotFound
+from dispatcher.http.params import Id, form_int
 from dispatcher.http.sessions import CSRF_FIELD, CSRF_HEADER, csrf_ok, find_session_user, session_user_id
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
@@ -136,7 +137,7 @@ async def inbox(
 # --- 任务详情 ----------------------------------------------------------------------------------
 
 
-def _task(services: Services, user: User, task_id: int) -> tuple[Org | None, dict[str, Any]]:
+def _task(services: Services, user: User, task_id: Id) -> tuple[Org | None, dict[str, Any]]:
     return service.org(services), service.read_task(services, user, task_id)
 
 
@@ -152,7 +153,7 @@ async def _task_page(
     request: Request,
     services: Services,
     user: User,
-    task_id: int,
+    task_id: Id,
     *,
     revealed: dict[str, Any] | None = None,
 ) -> Response:
@@ -175,7 +176,7 @@ async def _task_page(
 
 
 @router.get("/tasks/{task_id}", name="task")
-async def task_page(request: Request, task_id: int, user: PageUser, services: ServicesDep) -> Response:
+async def task_page(request: Request, task_id: Id, user: PageUser, services: ServicesDep) -> Response:
     return await _task_page(request, services, user, task_id)
 
 
@@ -183,7 +184,7 @@ async def act(
     request: Request,
     services: Services,
     user: User,
-    task_id: int,
+    task_id: Id,
     work: Callable[[], Awaitable[object]],
     *,
     label: str,
@@ -206,7 +207,7 @@ async def act(
 
 @router.post("/tasks/{task_id}/moves/{move}", name="task_move")
 async def task_move(
-    request: Request, task_id: int, move: str, user: PageUser, services: ServicesDep, form: CheckedForm
+    request: Request, task_id: Id, move: str, user: PageUser, services: ServicesDep, form: CheckedForm
 ) -> Response:
     chosen = WEB_MOVES.get(move)
     if chosen is None:
@@ -224,7 +225,7 @@ async def task_move(
 
 @router.post("/tasks/{task_id}/extend", name="task_extend")
 async def task_extend(
-    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+    request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
 ) -> Response:
     """申请延期: through the same core as ``POST /api/v1/tasks/{id}/extend``."""
     days, version = str(form.get("days") or "").strip(), str(form.get("version") or "").strip()
@@ -232,8 +233,8 @@ async def task_extend(
     async def work() -> object:
         body = ExtendBody(
             reason=str(form.get("reason") or "").strip() or None,
-            days=int(days) if days.lstrip("-").isdigit() else None,
-            version=int(version) if version.isdigit() else None,
+            days=form_int(days, low=-(10**6), high=10**6),
+            version=form_int(version),
         )
         return await run_in_threadpool(service.ask_for_extension, services, user, task_id, body)
 
@@ -246,8 +247,8 @@ async def task_extend(
 @router.post("/tasks/{task_id}/extensions/{extension_id}/{decision}", name="task_extension_decision")
 async def task_extension_decision(
     request: Request,
-    task_id: int,
-    extension_id: int,
+    task_id: Id,
+    extension_id: Id,
     decision: str,
     user: PageUser,
     services: ServicesDep,
@@ -262,7 +263,7 @@ async def task_extension_decision(
     async def work() -> object:
         body = DecideBody(
             note=str(form.get("note") or "").strip() or None,
-            version=int(version) if version.isdigit() else None,
+            version=form_int(version),
         )
         approve = decision == "approve"
 
@@ -277,7 +278,7 @@ async def task_extension_decision(
 
 @router.post("/tasks/{task_id}/identity", name="task_identity")
 async def task_identity(
-    request: Request, task_id: int, user: PageUser, services: ServicesDep, form: CheckedForm
+    request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
 ) -> Response:
     """查看身份信息: shown once in this answer (not stored in the page's URL), and logged."""
     try:

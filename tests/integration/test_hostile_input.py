@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -79,3 +80,119 @@ def test_one_unroutable_event_goes_to_triage_without_blocking_the_others_in_its_
         task = s.exec(sa.select(Task).where(Task.event_id == bad)).scalar_one()  # type: ignore[call-overload]
         assert task.rule == "routing_error"
         assert "需人工分办" in task.reason and "not" not in task.reason
+
+
+# --- issue 11: what a hostile test found ----------------------------------------------------------
+
+
+def nested(levels: int) -> str:
+    """JSON text of an object nested ``levels`` deep (built as text: encoders recurse too)."""
+    return '{"a":' * levels + '"x"' + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [33, 260, 500, 989, 5000])
+def test_json_nested_hundreds_of_levels_deep_is_400_on_every_route_that_reads_json(
+    api_url: str, token: str, engine: sa.Engine, loaded_org: Org, levels: int
+) -> None:
+    from tests.integration.tasking import make_user
+
+    staff = make_user(engine, "deng.xiaoming", "DXZ-JW", "handler")
+    deep = nested(levels)
+    complaint = json.dumps(factories.complaint())[:-2] + ', "x": ' + deep + "}}"
+    with httpx.Client(base_url=api_url, timeout=30) as http:
+        bodies = [
+            ("/api/v1/events", auth(token), complaint),
+            ("/api/v1/events:batch", auth(token), '{"events": [' + deep + "]}"),
+            ("/api/v1/events/nope/feedback", auth(token), '{"rating": "satisfied", "comment": ' + deep + "}"),
+            ("/api/v1/tasks/1/submit", staff, '{"outcome": ' + deep + "}"),
+            (
+                "/api/v1/tasks/1/decisions",
+                staff,
+                '{"text": "t", "owner_unit": "X", "about_task_id": ' + deep + "}",
+            ),
+        ]
+        for path, headers, body in bodies:
+            r = http.post(
+                path, content=body.encode(), headers={**headers, "Content-Type": "application/json"}
+            )
+            assert r.status_code < 500, (path, levels, r.status_code, r.text[:200])
+            assert r.headers.get("connection") != "close", path  # the connection stays usable
+        assert http.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/tasks/9223372036854775808",
+        "/api/v1/tasks/99999999999999999999999999999999",
+        "/api/v1/tasks?offset=9223372036854775808",
+        "/api/v1/tasks?limit=99999999999999999999",
+        "/api/v1/tasks/9223372036854775808/extensions/1/approve",
+        "/api/v1/reports/9223372036854775808",
+        "/api/v1/reports/9223372036854775808.xlsx",
+        "/tasks/9223372036854775808",
+    ],
+)
+def test_integers_beyond_64_bits_in_a_path_or_query_are_refused_not_overflowed(
+    api_url: str, engine: sa.Engine, loaded_org: Org, path: str
+) -> None:
+    from tests.integration.tasking import make_user
+
+    headers = make_user(engine, "tang.wenbo", "BGS", "admin")
+    method = httpx.post if path.endswith("approve") else httpx.get
+    r = method(f"{api_url}{path}", headers=headers, timeout=30)
+    assert r.status_code in (404, 422) or (path.startswith("/tasks/") and r.status_code in (303, 422)), r.text
+    assert r.status_code < 500
+
+
+def test_a_form_with_unicode_digits_or_a_huge_number_is_refused_politely(
+    api_url: str, engine: sa.Engine, loaded_org: Org
+) -> None:
+    from tests.web_helpers import add_staff, route_now, web_login
+
+    _, password = add_staff(engine, loaded_org, "deng.xiaoming", "DXZ-JW", "handler")
+    task = route_now(
+        engine,
+        __import__("tests.web_helpers", fromlist=["publish"]).publish(
+            api_url, factories.source_token(engine)
+        ),
+    )
+    client, csrf = web_login(api_url, "deng.xiaoming", password)
+    client.post(f"/tasks/{task}/moves/accept", data={"csrf_token": csrf})
+    for days, version in (("²", "²"), ("9" * 5000, "9" * 5000), ("٣", "1"), ("-5", "-1")):
+        r = client.post(
+            f"/tasks/{task}/extend",
+            data={"csrf_token": csrf, "days": days, "reason": "x", "version": version},
+        )
+        assert r.status_code == 303, (days[:5], r.status_code, r.text[:200])
+        r = client.post(
+            f"/tasks/{task}/moves/progress", data={"csrf_token": csrf, "note": "n", "version": version}
+        )
+        assert r.status_code == 303
+    assert client.get(f"/tasks/{task}").status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_even_without_a_token(api_url: str) -> None:
+    big = b"{" + b" " * (300 * 1024) + b"}"
+    r = httpx.post(f"{api_url}/api/v1/events", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+
+    def chunks() -> object:  # no Content-Length: counted while read
+        for _ in range(300):
+            yield b" " * 1024
+
+    r = httpx.post(f"{api_url}/api/v1/events", content=chunks(), headers={"Content-Type": "application/json"})  # type: ignore[arg-type]
+    assert r.status_code == 413, r.text
+
+
+def test_received_at_in_2000_by_its_offset_but_1999_in_the_ledgers_timezone_is_refused(
+    api_url: str, token: str
+) -> None:
+    r = post_event(api_url, token, {**factories.complaint(), "received_at": "2000-01-01T00:00:00+14:00"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["path"] == "received_at"
+
+
+def test_a_wrong_method_says_which_are_allowed(api_url: str) -> None:
+    r = httpx.delete(f"{api_url}/api/v1/events")
+    assert r.status_code == 405 and "POST" in r.headers.get("allow", ""), (r.status_code, r.headers)

@@ -146,3 +146,47 @@ def test_a_reveal_needs_a_reason(desk: Desk) -> None:
         error = error_of(reveal(desk, task, HANDLER, reason=reason), 422)
         assert error["code"] == "validation_error"
     assert reveals(desk.engine) == []
+
+
+#: Fields the contract does not name, in the identity object and around it (DESIGN §4 welcomes them).
+EXTRA_PERSONAL = {
+    "id_card": "110101199003071234",
+    "address": "青岚县大兴镇庙湾村三组18号",
+    "email": "lixiuying@example.com",
+    "wechat": "lxy_1990",
+    "age": 36,
+}
+
+
+def test_every_identity_field_is_masked_whatever_its_name_and_undeclared_fields_are_kept_private(
+    desk: Desk,
+) -> None:
+    """A hostile check found only name and phone masked; every field now is, and fields the
+    contract does not declare (at the top, in the subject) are encrypted and masked likewise."""
+    body = factories.clue(reporter={"name": "王建国", "phone": "13987654321", **EXTRA_PERSONAL})
+    body["payload"]["reporter_home"] = "庙湾村三组18号"  # an undeclared top-level field
+    body["payload"]["subject"]["id_card"] = "110101196501011111"
+    task = desk.task(body)
+    plain = [str(v) for v in EXTRA_PERSONAL.values()] + [
+        "庙湾村三组18号",
+        "110101196501011111",
+        "13987654321",
+    ]
+    for login in (HANDLER.replace("deng.xiaoming", "xu.dongsheng"), "fang.liqun", "gu.xiaomei", "tang.wenbo"):
+        shown = desk.get(task, login)
+        assert shown.status_code == 200, (login, shown.text)
+        assert not [p for p in plain if p in shown.text], (login, shown.text)
+    event = desk.get(task, "gu.xiaomei").json()["event"]
+    reporter = event["identity"]["reporter"]
+    assert reporter["id_card"] == "1101************34" and reporter["email"] == "l***@example.com"
+    assert reporter["anonymous"] is False and reporter["age"] == "***"
+    assert set(event["identity"]["extra"]) == {"reporter_home", "subject.id_card"}
+    assert "reporter_home" not in event["payload"] and "id_card" not in event["payload"]["subject"]
+    with unit_of_work(desk.engine) as s:
+        stored = s.execute(sa.text("SELECT payload FROM events")).scalar_one()
+    assert not [p for p in plain if p in str(stored)]  # never in the clear at rest either
+    revealed = reveal(desk, task, "xu.dongsheng")
+    assert (
+        revealed.status_code == 200
+        and revealed.json()["identity"]["reporter"]["id_card"] == EXTRA_PERSONAL["id_card"]
+    )
