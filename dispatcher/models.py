@@ -64,11 +64,28 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(max_length=64, unique=True)
     unit_code: str = Field(max_length=64, index=True)
+    #: The first of ``roles`` (kept for readers of the old single-role column).
     role: str = Field(max_length=32)
+    #: Every role the person holds (DESIGN §8: a zone leader who also verifies).
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     token_hash: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=256)
     active: bool = True
     created_at: datetime = utc_column()
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser session, kept on the server so that logging out ends it for good."""
+
+    __tablename__ = "web_sessions"
+
+    #: SHA-256 of the session's random token (the cookie holds the token, never this table).
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = utc_column()
+    expires_at: datetime = utc_column()
+    ended_at: datetime | None = utc_column(nullable=True)
+    address: str | None = Field(default=None, max_length=64)
 
 
 class Event(SQLModel, table=True):
@@ -155,6 +172,9 @@ class Task(SQLModel, table=True):
     #: 增派协助: units and staff a zone leader added to help.
     assisting_units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     assisting_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: What the item is about (the event's summary, a meeting's or training's subject): shown in
+    #: lists and searched by ``GET /tasks?q=``.
+    summary: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
     #: The channel a complaint came by (``online | station | hotline``): clocks may differ by it.
     channel: str | None = Field(default=None, max_length=16)
     #: A clue's current stage (``enums.Stage``); None for other kinds.
@@ -286,6 +306,9 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     unit_code: str = Field(max_length=64, index=True)
+    #: A notification for one person (the handler of a task that was verified, rejected…); NULL:
+    #: for the whole unit.
+    login: str | None = Field(default=None, max_length=64, index=True)
     #: The task it is about (NULL for news about no task: a monthly report is ready).
     task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True)
     kind: str = Field(max_length=32)
@@ -439,3 +462,43 @@ class TrainingAttendance(SQLModel, table=True):
     present: bool = True
     marked_by: str = Field(max_length=64)
     marked_at: datetime = utc_column()
+
+
+class NotificationRead(SQLModel, table=True):
+    """Who has read which notification (a unit's notification is read person by person)."""
+
+    __tablename__ = "notification_reads"
+    __table_args__ = (sa.UniqueConstraint("notification_id", "login", name="uq_notification_read"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notifications.id", index=True)
+    login: str = Field(max_length=64, index=True)
+    read_at: datetime = utc_column()
+
+
+class Attachment(SQLModel, table=True):
+    """Evidence on a task (照片、文书): in the database, so every API replica and every backup has it."""
+
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    filename: str = Field(max_length=255)
+    #: Sniffed from the content (the name and the client's claim are not believed).
+    media_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = utc_column()
+
+
+class AttachmentDownload(SQLModel, table=True):
+    """Every download of an attachment: who and when."""
+
+    __tablename__ = "attachment_downloads"
+
+    id: int | None = Field(default=None, primary_key=True)
+    attachment_id: int = Field(foreign_key="attachments.id", index=True)
+    login: str = Field(max_length=64)
+    at: datetime = utc_column()

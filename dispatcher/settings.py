@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import secrets
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,6 +16,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatcher.errors import ConfigError
 from dispatcher.wallclock import known_timezone
+
+
+def strong_enough(key: str) -> bool:
+    """A production secret: 32 characters or more, no blanks at its ends, and real variety — at
+    least 128 bits by its characters' own frequencies (32 spaces or one character repeated have
+    none; a random 32-character base64 token has about 150)."""
+    if len(key) < 32 or key != key.strip():
+        return False
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    return len(counts) >= 12 and per_char * len(key) >= 128
+
 
 #: The value shipped in examples; production mode refuses it.
 INSECURE_SECRET_KEYS = frozenset({"", "change-me", "dev", "development", "secret"})
@@ -58,6 +73,9 @@ class Settings(BaseSettings):
     feedback_sweep_seconds: float = Field(default=60.0, gt=0)
     #: Tries of a webhook delivery before it is given up into the failed list.
     webhook_max_attempts: int = Field(default=6, ge=1, le=50)
+    #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or CIDR networks, comma
+    #: separated); empty: nobody's, the peer's own address counts.
+    trusted_proxies: str = ""
     #: The scheduler leader's lease in Redis: renewed every third of it; a standby takes over
     #: within this many seconds of the leader's death.
     scheduler_lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
@@ -70,11 +88,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:
+        for entry in self.proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"DISPATCH_TRUSTED_PROXIES: {entry!r} is not an address or network"
+                ) from None
         if self.env == "production":
             if (
                 self.secret_key is None
                 or self.secret_key in INSECURE_SECRET_KEYS
-                or len(self.secret_key) < 32
+                or not strong_enough(self.secret_key)
             ):
                 raise ValueError(
                     "DISPATCH_SECRET_KEY must be set to at least 32 random characters in production"
@@ -109,6 +134,11 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return f"unix://{self.redis_socket}"
+
+    @property
+    def proxies(self) -> list[str]:
+        """``TRUSTED_PROXIES`` as a list."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @cached_property
     def resolved_secret_key(self) -> str:

@@ -91,7 +91,9 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", proxy_headers=False
+            )  # as `dispatcher api` runs it: no proxy is trusted
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from dispatcher import errors, metrics
 from dispatcher.http.auth import SourceDep
 from dispatcher.http.errors import BadRequest, PayloadTooLarge, status_of
+from dispatcher.http.openapi import SOURCE
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.intake.register import Accepted, Envelope, parse_event
 from dispatcher.intake.service import Outcome, register_events, state_of
@@ -22,7 +23,7 @@ from dispatcher.tasks.outcomes import validate_feedback
 from dispatcher.tasks.service import record_feedback
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=SOURCE)
 
 
 async def read_json(request: Request, limit: int) -> Any:

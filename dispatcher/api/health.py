@@ -7,11 +7,12 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dispatcher.enums import Role
 from dispatcher.http.auth import require_roles
+from dispatcher.http.openapi import errors
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
 
@@ -53,6 +54,17 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (oncall or admin token)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (oncall or admin token)",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format",
+        },
+        **errors(401, 403),
+    },
+)
 async def metrics(_: Annotated[User, Depends(require_roles(Role.oncall, Role.admin))]) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,11 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from dispatcher.enums import Role
 from dispatcher.http.auth import UserDep, require_roles
+from dispatcher.http.openapi import STAFF
 from dispatcher.http.state import ServicesDep
 from dispatcher.models import User
 from dispatcher.notify import service
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], responses=STAFF)
 
 
 @router.get("/notifications", summary="My unit's notifications, newest first")

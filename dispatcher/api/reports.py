@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from dispatcher.http.auth import UserDep
+from dispatcher.http.openapi import STAFF
 from dispatcher.http.params import Id
 from dispatcher.http.state import ServicesDep
 from dispatcher.monthly import service as monthly
@@ -16,7 +17,7 @@ from dispatcher.monthly.periods import Period
 from dispatcher.reports import service
 from dispatcher.reports.render import MEDIA_TYPES
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=STAFF)
 
 
 @router.get("/reports", summary="Monthly reports, newest first (filter: period=YYYY-MM)")

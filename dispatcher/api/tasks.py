@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from dispatcher.enums import Role, TaskStatus
 from dispatcher.errors import ValidationFailed
 from dispatcher.http.auth import UserDep, require_roles
+from dispatcher.http.openapi import STAFF
 from dispatcher.http.params import Id, Offset
 from dispatcher.http.state import ServicesDep
 from dispatcher.models import User
@@ -19,7 +20,7 @@ from dispatcher.tasks import service
 from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody, RevealBody
 from dispatcher.tasks.lifecycle import STAFF_MOVES, Move
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], responses=STAFF)
 
 TriageUser = Annotated[User, Depends(require_roles(Role.oncall, Role.zone_leader, Role.admin))]
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from dispatcher.accounts import registry as accounts
 from dispatcher.cli.common import session, settings
 from dispatcher.enums import Role
-from dispatcher.errors import ConfigError
+from dispatcher.errors import ConfigError, ValidationFailed
 from dispatcher.org.loader import check_org_text
 from dispatcher.org.store import org_in_force, save_org
 from dispatcher.wallclock import utcnow
@@ -111,17 +112,90 @@ def source_add(
 def user_add(
     login: Annotated[str, typer.Argument()],
     unit: Annotated[str, typer.Option(help="unit code from the org file")],
-    role: Annotated[str, typer.Option(help="|".join(Role))],
+    role: Annotated[str, typer.Option("--role", "--roles", help="one or more of " + ",".join(Role))],
 ) -> None:
-    """Create a staff user; its first web password and API token are printed once (token last)."""
+    """Create a staff user (one or more roles, comma separated); its first web password and API
+    token are printed once (token last)."""
     with session() as s:
-        user, token, password = accounts.add_user(
-            s, login=login, unit=unit, role=role, org=org_in_force(s), now=utcnow()
-        )
-    out.print(f"user {user.login!r} ({user.role} of {user.unit_code}) created.")
+        user, token, password = accounts.add_user(s, login=login, unit=unit, roles=role, org=org_in_force(s),
+                                                  now=utcnow())  # fmt: skip
+    out.print(f"user {user.login!r} ({', '.join(user.roles)} of {user.unit_code}) created.")
     out.print(f"first web password (shown once): {password}")
     out.print("API token (shown once, stored hashed):")
     print(token)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every user: login, name in the org, unit, roles, active."""
+    with session() as s:
+        users = accounts.list_users(s)
+        org = org_in_force(s)
+    names = {p.login: p.name for p in org.staff} if org is not None else {}
+    table = Table(box=None, pad_edge=False)
+    for column in ("login", "name", "unit", "roles", "active"):
+        table.add_column(column, no_wrap=column != "roles", overflow="fold")
+    for u in users:
+        roles = ",".join(u.roles or [u.role])
+        table.add_row(u.login, names.get(u.login, ""), u.unit_code, roles, "yes" if u.active else "no")
+    out.print(table)
+    out.print(f"{len(users)} user(s)")
+
+
+@user_app.command("role")
+def user_role(
+    login: Annotated[str, typer.Argument()],
+    roles: Annotated[
+        str, typer.Argument(help="the roles the person holds, comma separated: " + ",".join(Role))
+    ],
+) -> None:
+    """Give a user exactly these roles (a zone leader who also verifies: zone_leader,verifier)."""
+    with session() as s:
+        user = accounts.set_roles(s, login, roles)
+    out.print(f"user {login!r} now holds: {', '.join(user.roles)}")
+
+
+@user_app.command("password")
+def user_password(login: Annotated[str, typer.Argument()]) -> None:
+    """A new web password for a user, printed once; their open web sessions end."""
+    with session() as s:
+        password = accounts.reset_password(s, login)
+    out.print(f"new web password for {login!r} (shown once; their web sessions have ended):")
+    print(password)
+
+
+@user_app.command("disable")
+def user_disable(
+    login: Annotated[str, typer.Argument()],
+    enable: Annotated[bool, typer.Option("--enable", help="enable the user again")] = False,
+) -> None:
+    """Disable a user (token, sessions and login stop working at once), or enable them again."""
+    with session() as s:
+        accounts.set_active(s, login, enable)
+    out.print(f"user {login!r} {'enabled' if enable else 'disabled'}")
+
+
+@user_app.command("add-org-staff")
+def user_add_org_staff() -> None:
+    """Create a user for every staff member of the org in force who has none yet, with the roles
+    the org gives them; prints each first password once (the table is the only copy)."""
+    with session() as s:
+        org = org_in_force(s)
+        if org is None:
+            raise ValidationFailed("no org is loaded yet: run `dispatcher org load FILE` first")
+        made = []
+        for login, unit, roles in accounts.staff_without_login(s, org):
+            _, _, password = accounts.add_user(s, login=login, unit=unit, roles=roles, org=org, now=utcnow())
+            made.append((login, unit, ",".join(roles), password))
+    table = Table(box=None, pad_edge=False)
+    for column in ("login", "unit", "roles", "first password (shown once)"):
+        table.add_column(column, no_wrap=True)
+    for row in made:
+        table.add_row(*row)
+    out.print(table)
+    out.print(
+        f"{len(made)} user(s) created; give each their password in person. API tokens: `dispatcher user add`."
+    )
 
 
 def register(app: typer.Typer) -> None:

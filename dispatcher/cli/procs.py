@@ -33,7 +33,13 @@ def api(
 
     setup_logging()
     services = build_services(settings())  # a bad policy file is one line here, not a failed startup
-    uvicorn.run(create_app(services=services), host=host, port=port, log_level="warning", access_log=False)
+    # X-Forwarded-For / -Proto are believed only from the proxies named in TRUSTED_PROXIES (none by
+    # default): otherwise anyone could pick the address the login throttle counts.
+    trusted = ",".join(services.settings.proxies)
+    uvicorn.run(
+        create_app(services=services), host=host, port=port, log_level="warning", access_log=False,
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+    )  # fmt: skip
 
 
 def worker(

@@ -14,6 +14,7 @@ from dispatcher import __version__
 from dispatcher.api import events, health, notifications, reports, tasks
 from dispatcher.http import errors
 from dispatcher.http.guards import BodyLimit, ErrorShield
+from dispatcher.http.openapi import serve_docs
 from dispatcher.http.sessions import LazySessionMiddleware
 from dispatcher.http.state import Services, build_services
 from dispatcher.settings import Settings, load_settings
@@ -41,9 +42,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version=__version__,
         description="纪检监察协作区任务分办系统 — intake, routing, supervision.",
         lifespan=lifespan,
+        docs_url=None,  # served by http.openapi.serve_docs, from this server
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
+    serve_docs(app)
     app.include_router(health.router)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)

@@ -19,6 +19,7 @@ from dispatcher.http.sessions import CSRF_HEADER, SAFE_METHODS, csrf_ok, find_se
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import Source, User
 from dispatcher.security import hash_token
+from dispatcher.tasks.access import roles_of
 
 #: How long an API process trusts a source it has looked up; a revoked token stops working after this.
 SOURCE_CACHE_SECONDS = 10.0
@@ -80,8 +81,9 @@ async def current_user(request: Request, services: ServicesDep) -> User:
 
 def require_roles(*roles: str) -> Any:
     async def _check(user: Annotated[User, Depends(current_user)]) -> User:
-        if user.role not in roles:
-            raise Forbidden(f"role {user.role!r} may not do this")
+        if roles_of(user).isdisjoint(roles):
+            held = ", ".join(sorted(roles_of(user)))
+            raise Forbidden(f"{held} may not do this (needs {' or '.join(roles)})")
         return user
 
     return _check

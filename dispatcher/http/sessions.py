@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -25,7 +26,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dispatcher.db import unit_of_work
-from dispatcher.models import User
+from dispatcher.models import User, WebSession
+from dispatcher.wallclock import utcnow
 
 #: Name of the session cookie.
 COOKIE = "zd_session"
@@ -89,29 +91,60 @@ def csrf_ok(conn: HTTPConnection, given: str | None) -> bool:
     return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
 
 
-def log_in(conn: HTTPConnection, user: User) -> None:
-    """A fresh session for ``user`` (a new CSRF token too: nothing carries over from before login)."""
+def _sid_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def log_in(conn: HTTPConnection, engine: Any, user: User, *, address: str | None = None) -> None:
+    """A fresh session for ``user``: a server-side row (so logging out can end it) and a new CSRF
+    token (nothing carries over from before login)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with unit_of_work(engine) as db:
+        db.add(
+            WebSession(
+                id=_sid_hash(token), user_id=user.id, created_at=now,  # type: ignore[arg-type]
+                expires_at=now + timedelta(seconds=MAX_AGE_SECONDS), address=(address or "")[:64] or None,
+            )
+        )  # fmt: skip
     session = session_of(conn)
     session.clear()
     session.update(
         uid=user.id,
         pw=password_fingerprint(user.password_hash),
+        sid=token,
         csrf=secrets.token_urlsafe(32),
         at=int(time.time()),
     )
 
 
-def session_user_id(conn: HTTPConnection) -> tuple[int, str] | None:
+def log_out(conn: HTTPConnection, engine: Any) -> None:
+    """End this session on the server (a copy of the cookie no longer works) and clear it."""
+    token = session_of(conn).get("sid")
+    if isinstance(token, str) and token:
+        with unit_of_work(engine) as db:
+            row = db.get(WebSession, _sid_hash(token))
+            if row is not None and row.ended_at is None:
+                row.ended_at = utcnow()
+                db.add(row)
+    session_of(conn).clear()
+
+
+def session_user_id(conn: HTTPConnection) -> tuple[int, str, str] | None:
     session = session_of(conn)
-    uid, fingerprint = session.get("uid"), session.get("pw")
-    if isinstance(uid, int) and isinstance(fingerprint, str):
-        return uid, fingerprint
+    uid, fingerprint, token = session.get("uid"), session.get("pw"), session.get("sid")
+    if isinstance(uid, int) and isinstance(fingerprint, str) and isinstance(token, str):
+        return uid, fingerprint, token
     return None
 
 
-def find_session_user(engine: Any, uid: int, fingerprint: str) -> User | None:
-    """The active user of a session whose password has not changed since login."""
+def find_session_user(engine: Any, uid: int, fingerprint: str, token: str) -> User | None:
+    """The active user of a session still open on the server, whose password has not changed since."""
+    now = utcnow()
     with unit_of_work(engine, read_only=True) as session:
+        row = session.get(WebSession, _sid_hash(token))
+        if row is None or row.user_id != uid or row.ended_at is not None or row.expires_at <= now:
+            return None
         user = session.exec(select(User).where(User.id == uid, User.active)).first()
     if user is None or not hmac.compare_digest(password_fingerprint(user.password_hash), fingerprint):
         return None

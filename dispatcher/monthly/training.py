@@ -174,9 +174,7 @@ def mark_attendance(
                 for login in unknown
             ],
         )
-    organiser = actor.role in (Role.handler, Role.admin) and (
-        actor.unit == training.unit_code or actor.role == Role.admin
-    )
+    organiser = actor.has(Role.admin) or (actor.has(Role.handler) and actor.unit == training.unit_code)
     if who != [actor.login] and not organiser:
         raise Forbidden("only a handler of the unit marks others; mark yourself with no logins")
     table = TrainingAttendance.__table__  # type: ignore[attr-defined]

@@ -99,6 +99,7 @@ def dispatch_event(
         created_at=now,
         dispatched_at=now if dispatched else None,
         handler_since=now if dispatched else None,
+        summary=str(event.payload.get("summary") or "")[:20_000] or None,
         updated_at=now,
         channel=event.payload.get("channel") if event.kind == TaskKind.complaint else None,
     )

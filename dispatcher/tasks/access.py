@@ -27,6 +27,9 @@ SYSTEM, SOURCE = "system", "source"
 #: Tasks the system makes (meetings, trainings, meeting decisions): never routed, never returned.
 INTERNAL_KINDS = frozenset({TaskKind.monthly_dispatch, TaskKind.training, TaskKind.follow_up})
 
+#: Roles that work for their own unit: they see the tasks their unit handles, verifies or assists.
+UNIT_ROLES = (Role.handler, Role.verifier)
+
 #: Moves a handler of the handling unit makes.
 HANDLER_MOVES = frozenset({Move.accept, Move.return_, Move.progress, Move.submit, Move.suspend, Move.resume})
 VERIFIER_MOVES = frozenset({Move.verify, Move.reject})
@@ -40,20 +43,28 @@ class Actor:
     """Who is acting: a staff member, a source (the requester's platform) or the system."""
 
     login: str
+    #: The first of ``roles``: what messages name (``a handler of DXZ-JW may not …``).
     role: str
     unit: str | None = None
     #: Zones this person leads (协作区组长).
     zones: frozenset[str] = field(default_factory=frozenset)
+    #: Every role the person holds (DESIGN §8: a zone leader who also verifies); ``{role}`` if not given.
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", frozenset({self.role}))
 
     @classmethod
     def of(cls, user: User, org: Org | None) -> Actor:
+        roles = roles_of(user)
         zones: set[str] = set()
-        if org is not None and user.role == Role.zone_leader:
+        if org is not None and Role.zone_leader in roles:
             zones = {z.code for z in org.zones if user.login in z.leaders}
             unit = org.units_by_code.get(user.unit_code)
             if unit is not None and unit.zone:
                 zones.add(unit.zone)
-        return cls(login=user.login, role=user.role, unit=user.unit_code, zones=frozenset(zones))
+        return cls(login=user.login, role=user.role, unit=user.unit_code, zones=frozenset(zones), roles=roles)
 
     @classmethod
     def system(cls, name: str) -> Actor:
@@ -63,24 +74,35 @@ class Actor:
     def source(cls, name: str) -> Actor:
         return cls(login=f"{SOURCE}:{name}", role=SOURCE)
 
+    def has(self, *roles: str) -> bool:
+        """Whether the person holds any of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
     @property
     def sees_everything(self) -> bool:
-        return self.role in (Role.admin, Role.oncall, SYSTEM)
+        return self.has(Role.admin, Role.oncall, SYSTEM)
 
     def leads(self, task: Task) -> bool:
         """An admin, or a zone leader of the task's zone."""
-        return self.role == Role.admin or (self.role == Role.zone_leader and task.zone_code in self.zones)
+        return self.has(Role.admin) or (self.has(Role.zone_leader) and task.zone_code in self.zones)
+
+
+def roles_of(user: User) -> frozenset[str]:
+    """Every role ``user`` holds (rows from before several roles: the one in ``role``)."""
+    return frozenset(user.roles or [user.role])
 
 
 def can_see(actor: Actor, task: Task) -> bool:
-    if actor.sees_everything or actor.role == SOURCE:  # a source reaches a task only through its own event
+    if actor.sees_everything or actor.has(SOURCE):  # a source reaches a task only through its own event
         return True
     if actor.login in task.assisting_logins:  # 增派人员: staff a zone leader added by name
         return True
-    if actor.role == Role.zone_leader:
-        return task.zone_code in actor.zones
-    return actor.unit is not None and (
-        actor.unit in (task.handler_unit, task.verifier_unit) or actor.unit in task.assisting_units
+    if actor.has(Role.zone_leader) and task.zone_code in actor.zones:
+        return True
+    return (
+        actor.has(*UNIT_ROLES)
+        and actor.unit is not None
+        and (actor.unit in (task.handler_unit, task.verifier_unit) or actor.unit in task.assisting_units)
     )
 
 
@@ -90,15 +112,16 @@ def visible(actor: Actor) -> Any:
         return sa.true()
     # Assisting units and logins are JSON lists: match the quoted code inside (portable across backends).
     named = sa.cast(Task.assisting_logins, sa.String).contains(f'"{actor.login}"', autoescape=True)
-    if actor.role == Role.zone_leader:
-        return sa.or_(col(Task.zone_code).in_(sorted(actor.zones)), named)
-    unit = actor.unit or ""
-    return sa.or_(
-        col(Task.handler_unit) == unit,
-        col(Task.verifier_unit) == unit,
-        sa.cast(Task.assisting_units, sa.String).contains(f'"{unit}"', autoescape=True),
-        named,
-    )
+    conditions: list[Any] = [named]
+    if actor.has(Role.zone_leader):
+        conditions.append(col(Task.zone_code).in_(sorted(actor.zones)))
+    if actor.has(*UNIT_ROLES) and actor.unit:
+        conditions += [
+            col(Task.handler_unit) == actor.unit,
+            col(Task.verifier_unit) == actor.unit,
+            sa.cast(Task.assisting_units, sa.String).contains(f'"{actor.unit}"', autoescape=True),
+        ]
+    return sa.or_(*conditions)
 
 
 def get_task(session: Session, actor: Actor, task_id: int) -> Task:
@@ -111,29 +134,29 @@ def get_task(session: Session, actor: Actor, task_id: int) -> Task:
 
 def may(actor: Actor, task: Task, move: Move) -> bool:
     """Whether ``actor``'s role and unit allow ``move`` on ``task`` (recusal is checked apart)."""
-    if actor.role == SYSTEM:
+    if actor.has(SYSTEM):
         return True
     if move in REQUESTER_MOVES:
-        return actor.role == SOURCE
+        return actor.has(SOURCE)
     if move is Move.recuse:  # 自行回避: anyone of the staff who has the task before them
-        return actor.role in set(Role) and can_see(actor, task)
+        return actor.has(*Role) and can_see(actor, task)
     if move is Move.review:  # 复查 of a held clue: its zone's leader or its handling unit
-        return actor.leads(task) or (actor.role == Role.handler and actor.unit == task.handler_unit)
+        return actor.leads(task) or (actor.has(Role.handler) and actor.unit == task.handler_unit)
     if move in LEADER_MOVES:
-        return actor.leads(task) or (move is Move.route and actor.role == Role.oncall)
+        return actor.leads(task) or (move is Move.route and actor.has(Role.oncall))
     if move in VERIFIER_MOVES:
-        return actor.role == Role.verifier and actor.unit == task.verifier_unit
+        return actor.has(Role.verifier) and actor.unit == task.verifier_unit
     if move is Move.return_ and task.kind in INTERNAL_KINDS:
         return False  # it was not routed: there is nothing to return it to (the leader may designate)
     if task.kind == TaskKind.monthly_dispatch and move in HANDLER_MOVES and actor.leads(task):
         return True  # the zone leader holds the zone's dispatch meeting
-    if move is Move.progress and actor.role == Role.handler:
+    if move is Move.progress and actor.has(Role.handler):
         return (
             actor.unit == task.handler_unit
             or actor.unit in task.assisting_units
             or actor.login in task.assisting_logins
         )
-    return actor.role == Role.handler and actor.unit == task.handler_unit
+    return actor.has(Role.handler) and actor.unit == task.handler_unit
 
 
 def moves_for(actor: Actor, task: Task) -> list[Move]:
@@ -147,9 +170,9 @@ def may_reveal(actor: Actor, task: Task) -> bool:
     """Only the handling unit's staff and the zone's leader may see who reported or complained."""
     if actor.login in task.recused_logins:
         return False
-    if actor.role == Role.zone_leader:
-        return task.zone_code in actor.zones
-    return actor.role in (Role.handler, Role.verifier) and actor.unit == task.handler_unit
+    if actor.has(Role.zone_leader) and task.zone_code in actor.zones:
+        return True
+    return actor.has(Role.handler, Role.verifier) and actor.unit == task.handler_unit
 
 
 def may_see_history(actor: Actor, task: Task) -> bool:
@@ -157,16 +180,20 @@ def may_see_history(actor: Actor, task: Task) -> bool:
     units, the zone's leaders, admins); not on-call, not assisting units, never a recused person."""
     if actor.login in task.recused_logins:
         return False
-    if actor.role == Role.admin:
+    if actor.has(Role.admin):
         return True
-    if actor.role == Role.zone_leader:
-        return task.zone_code in actor.zones
-    return actor.unit is not None and actor.unit in (task.handler_unit, task.verifier_unit)
+    if actor.has(Role.zone_leader) and task.zone_code in actor.zones:
+        return True
+    return (
+        actor.has(*UNIT_ROLES)
+        and actor.unit is not None
+        and actor.unit in (task.handler_unit, task.verifier_unit)
+    )
 
 
 def may_request_extension(actor: Actor, task: Task) -> bool:
     """延期申请: a handler of the handling unit."""
-    return actor.role == Role.handler and actor.unit is not None and actor.unit == task.handler_unit
+    return actor.has(Role.handler) and actor.unit is not None and actor.unit == task.handler_unit
 
 
 def may_decide_extension(actor: Actor, task: Task) -> bool:

@@ -59,6 +59,7 @@ def open_internal_task(
         verifier_unit=verifier_unit,
         rule=rule,
         reason=reason,
+        summary=reason,
         recused_logins=sorted(recused),
         received_at=now,
         created_at=now,

@@ -348,7 +348,7 @@ def _recuse(task: Task, actor: Actor, fx: Effects, *, org: Org | None) -> None:
     fx.changes["assisting_logins"] = [x for x in task.assisting_logins if x != actor.login]
     if task.handler_login == actor.login:
         fx.changes["handler_login"] = None
-    if actor.role != Role.handler or actor.unit != task.handler_unit or org is None:
+    if not actor.has(Role.handler) or actor.unit != task.handler_unit or org is None:
         return
     others = [
         s.login for s in org.staff_of(task.handler_unit or "")

@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from dispatcher.enums import Role
 from dispatcher.enums import TaskStatus as S
 from dispatcher.models import Task
 from dispatcher.supervision.status import overdue_condition
@@ -43,7 +42,7 @@ def task_list(
 def triage_list(actor: Actor) -> Any:
     """Items waiting for a person (triage, returned), oldest first; a zone leader sees its zones' only."""
     query = select(Task).where(col(Task.status).in_([S.triage.value, S.returned.value]))
-    if actor.role == Role.zone_leader:
+    if not actor.sees_everything:
         query = query.where(visible(actor))
     return query.order_by(col(Task.id))
 

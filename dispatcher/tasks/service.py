@@ -60,8 +60,8 @@ def _detail(rt: Runtime, session: Session, task: Task, actor: Actor) -> dict[str
         detail["training"] = None
         if training is not None:
             open_ = task.status != TaskStatus.closed
-            organiser = actor.role == Role.admin or (
-                actor.role == Role.handler and actor.unit == training.unit_code
+            organiser = actor.has(Role.admin) or (
+                actor.has(Role.handler) and actor.unit == training.unit_code
             )
             detail["training"] = {
                 **attendance_of(session, training),

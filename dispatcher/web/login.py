@@ -10,7 +10,7 @@ from sqlmodel import select
 from starlette.responses import RedirectResponse, Response
 
 from dispatcher.db import unit_of_work
-from dispatcher.http.sessions import find_session_user, log_in, session_of, session_user_id
+from dispatcher.http.sessions import find_session_user, log_in, log_out, session_user_id
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
 from dispatcher.security import hash_password, verify_password
@@ -76,11 +76,11 @@ async def login(request: Request, services: ServicesDep, form: CheckedForm) -> R
         throttle.failed(name, address)
         return _form(request, services, next_url=next_url, error=BAD_LOGIN, status=401)
     throttle.succeeded(name)
-    log_in(request, user)
+    await run_in_threadpool(log_in, request, services.engine, user, address=address)
     return RedirectResponse(next_url, status_code=303)
 
 
 @router.post("/logout", name="logout")
-async def logout(request: Request, form: CheckedForm) -> Response:
-    session_of(request).clear()
+async def logout(request: Request, services: ServicesDep, form: CheckedForm) -> Response:
+    await run_in_threadpool(log_out, request, services.engine)
     return RedirectResponse("/login", status_code=303)

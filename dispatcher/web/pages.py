@@ -27,6 +27,7 @@ from dispatcher.models import User
 from dispatcher.notify import service as notices
 from dispatcher.org.model import Org
 from dispatcher.tasks import service
+from dispatcher.tasks.access import roles_of
 from dispatcher.tasks.commands import DecideBody, ExtendBody, RevealBody
 from dispatcher.tasks.lifecycle import Move
 from dispatcher.web import labels
@@ -315,7 +316,7 @@ ZONE_ROLES = frozenset({Role.zone_leader, Role.oncall, Role.admin})
 
 @router.get("/zone", name="zone")
 async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
-    if user.role not in ZONE_ROLES:
+    if roles_of(user).isdisjoint(ZONE_ROLES):
         return render(
             request, "error.html", user=user, tz=services.settings.tz, status_code=403,
             title="无权查看", message="协作区视图仅供协作区组长、值班和管理员使用。",

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from dispatcher.http.sessions import csrf_token, session_of
 from dispatcher.models import User
 from dispatcher.org.model import Org
+from dispatcher.tasks.access import roles_of
 from dispatcher.web import labels
 
 HERE = Path(__file__).resolve().parent
@@ -120,6 +121,7 @@ def render(
         name,
         {
             "user": user,
+            "roles": sorted(roles_of(user)) if user is not None else [],
             "tz": tz,
             "csrf": csrf_token(request),
             "flashes": flashes,

@@ -28,9 +28,10 @@ from tests.integration.conftest import SharedServer
 from tests.integration.tasking import make_user
 
 #: Health and docs: answer anybody.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"})
-#: The login form (and the stylesheet and script it needs to render) answer anybody.
-PUBLIC_PREFIXES = ("/login", "/web/login", "/static/")
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+#: The login form (and the stylesheet and script it needs to render) and the docs' own files
+#: (Swagger UI, served locally) answer anybody.
+PUBLIC_PREFIXES = ("/login", "/web/login", "/static/", "/docs-assets")
 LOGIN_PAGES = ("/login", "/web/login")
 #: Routes only an upstream system (source token) may call.
 SOURCE_PREFIX = "/api/v1/events"
@@ -150,7 +151,7 @@ def test_the_public_routes_answer_without_credentials(
     served: tuple[FastAPI, str], http: httpx.Client
 ) -> None:
     _, base = served
-    for path in ("/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"):
+    for path in ("/healthz", "/readyz", "/docs", "/openapi.json", "/docs-assets/swagger-ui-bundle.js"):
         assert http.get(base + path).status_code == 200, path
 
 

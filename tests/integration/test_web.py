@@ -82,6 +82,39 @@ def test_logout_ends_the_session(engine: sa.Engine, loaded_org: Org, api_url: st
     assert client.get("/api/v1/tasks").status_code == 401
 
 
+def test_a_cookie_saved_before_logout_no_longer_opens_anything(
+    engine: sa.Engine, loaded_org: Org, api_url: str
+) -> None:
+    """A hostile test replayed a saved cookie after logout for 8 hours; the session now ends on the server."""
+    _, password = add_staff(engine, loaded_org, "w.handler", "DXZ-JW", "handler")
+    client, csrf = web_login(api_url, "w.handler", password)
+    saved = dict(client.cookies)
+    assert client.get("/").status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf})
+
+    replay = httpx.Client(base_url=api_url, timeout=30, cookies=saved)
+    assert replay.get("/").status_code == 303  # to the login form
+    assert replay.get("/api/v1/tasks").status_code == 401
+
+
+def test_a_disabled_user_or_a_new_password_ends_the_open_sessions(
+    engine: sa.Engine, loaded_org: Org, api_url: str
+) -> None:
+    from dispatcher.accounts.registry import reset_password, set_active
+    from dispatcher.db import unit_of_work
+
+    _, password = add_staff(engine, loaded_org, "w.handler", "DXZ-JW", "handler")
+    first, _ = web_login(api_url, "w.handler", password)
+    with unit_of_work(engine) as s:
+        new = reset_password(s, "w.handler")
+    assert first.get("/").status_code == 303
+    second, _ = web_login(api_url, "w.handler", new)
+    with unit_of_work(engine) as s:
+        set_active(s, "w.handler", False)
+    assert second.get("/").status_code == 303
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_redirect_to_the_login_without_a_session(api_url: str, path: str) -> None:
     r = httpx.get(f"{api_url}{path}", timeout=30)
