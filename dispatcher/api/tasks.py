@@ -65,7 +65,7 @@ async def extension_decision(
     return await run_in_threadpool(decide)
 
 
-@router.get("/tasks", summary="Tasks visible to me, newest first")
+@router.get("/tasks", summary="Tasks visible to me, most urgent first, paged with a total")
 async def list_tasks(
     user: UserDep,
     services: ServicesDep,
@@ -76,6 +76,14 @@ async def list_tasks(
     overdue: Annotated[
         bool | None, Query(description="true: overdue or escalated, or past the running clock's due time")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="a ledger number (or part of it) or words of the summary"),
+    ] = None,
+    sort: Annotated[
+        Literal["urgent", "newest", "oldest"],
+        Query(description="urgent: escalated, overdue, reopened, rejected, then by time left"),
+    ] = "urgent",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -85,11 +93,10 @@ async def list_tasks(
         )
 
     def read() -> dict[str, Any]:
-        rows = service.list_tasks(
-            services, user, status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, limit=limit,
-            offset=offset,
+        return service.browse_tasks(
+            services, user, status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, q=q, sort=sort,
+            limit=limit, offset=offset,
         )  # fmt: skip
-        return {"tasks": rows, "limit": limit, "offset": offset}
 
     return await run_in_threadpool(read)
 

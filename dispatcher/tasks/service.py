@@ -95,16 +95,46 @@ def list_tasks(
     unit: str | None = None,
     zone: str | None = None,
     overdue: bool | None = None,
+    q: str | None = None,
+    sort: str = "urgent",
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Tasks ``who`` may see, newest first, as list rows."""
+    """Tasks ``who`` may see, most urgent first by default, as list rows."""
+    return browse_tasks(rt, who, status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, q=q,
+                        sort=sort, limit=limit, offset=offset, count=False)["tasks"]  # fmt: skip
+
+
+def browse_tasks(
+    rt: Runtime,
+    who: Who,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    unit: str | None = None,
+    zone: str | None = None,
+    overdue: bool | None = None,
+    q: str | None = None,
+    sort: str = "urgent",
+    limit: int = 50,
+    offset: int = 0,
+    count: bool = True,
+) -> dict[str, Any]:
+    """A page of the tasks ``who`` may see (DESIGN §9: most urgent first, paged with a total), with
+    the total and the count in each state (the status filter aside) when ``count``."""
     with rt.work(read_only=True) as session:
         actor = actor_of(rt, session, who)
-        query = queries.task_list(
-            actor, now=rt.now(), status=status, kind=kind, unit=unit, zone=zone, overdue=overdue
-        )
-        return _summaries(rt, session.exec(query.offset(offset).limit(limit)).all())
+        dialect = session.get_bind().dialect.name
+        filters: dict[str, Any] = {"kind": kind, "unit": unit, "zone": zone, "overdue": overdue, "q": q}
+        query = queries.task_list(actor, now=rt.now(), status=status, sort=sort, dialect=dialect, **filters)
+        rows = _summaries(rt, session.exec(query.offset(offset).limit(limit)).all())
+        page: dict[str, Any] = {"tasks": rows, "limit": limit, "offset": offset, "sort": sort}
+        if count:
+            every = queries.task_list(actor, now=rt.now(), dialect=dialect, **filters)
+            tally = queries.state_tally(session, every.whereclause)
+            page["counts"] = tally
+            page["total"] = tally.get(status, 0) if status else sum(tally.values())
+        return page
 
 
 def count_open(rt: Runtime, who: Who, **filters: Any) -> dict[str, Any]:

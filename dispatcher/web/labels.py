@@ -335,3 +335,6 @@ RUN_STATES: dict[str, str] = {
     "succeeded": "已完成",
     "failed": "失败",
 }
+
+#: The inbox's orders (``GET /tasks?sort=``).
+SORTS: dict[str, str] = {"urgent": "最紧急优先", "newest": "最新受理", "oldest": "最早受理"}

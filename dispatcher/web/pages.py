@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -97,19 +97,26 @@ def page(request: Request, services: Services, user: User, name: str, **context:
 # --- 我的任务 ----------------------------------------------------------------------------------
 
 
+#: Rows per page of the inbox.
+PAGE_SIZE = 50
+
+
 def _inbox(
-    services: Services, user: User, status: str | None, kind: str | None, unit: str | None, overdue: bool
-) -> tuple[Org | None, list[dict[str, Any]], list[dict[str, Any]]]:
-    tasks = service.list_tasks(
+    services: Services, user: User, filters: dict[str, Any], page_no: int
+) -> tuple[Org | None, dict[str, Any], list[dict[str, Any]]]:
+    listing = service.browse_tasks(
         services,
         user,
-        status=status,
-        kind=kind,
-        unit=unit,
-        overdue=True if overdue else None,
-        limit=LIST_LIMIT,
+        status=filters["status"] or None,
+        kind=filters["kind"] or None,
+        unit=filters["unit"] or None,
+        overdue=True if filters["overdue"] else None,
+        q=filters["q"] or None,
+        sort=filters["sort"],
+        limit=PAGE_SIZE,
+        offset=(page_no - 1) * PAGE_SIZE,
     )
-    return service.org(services), tasks, notices.notifications_for(services, user, limit=5)
+    return service.org(services), listing, notices.notifications_for(services, user, limit=5)
 
 
 @router.get("/", name="inbox")
@@ -121,18 +128,34 @@ async def inbox(
     kind: str | None = None,
     unit: str | None = None,
     overdue: str | None = None,
+    q: str | None = None,
+    sort: str | None = None,
+    page_no: Annotated[str | None, Query(alias="page")] = None,
 ) -> Response:
-    status = status if status in labels.STATES else None
-    kind = kind if kind in labels.KINDS else None
-    late = overdue in ("1", "true")
-    filters = {"status": status or "", "kind": kind or "", "unit": unit or "", "overdue": "1" if late else ""}
-    org, tasks, notes = await run_in_threadpool(_inbox, services, user, status, kind, unit or None, late)
+    filters = {
+        "status": status if status in labels.STATES else "",
+        "kind": kind if kind in labels.KINDS else "",
+        "unit": (unit or "")[:64],
+        "overdue": "1" if overdue in ("1", "true") else "",
+        "q": (q or "").strip()[:100],
+        "sort": sort if sort in labels.SORTS else "urgent",
+    }
+    number = form_int(page_no or "1", low=1, high=100_000) or 1
+    org, listing, notes = await run_in_threadpool(_inbox, services, user, filters, number)
+    pages = max(1, -(-listing["total"] // PAGE_SIZE))
     name = "_task_list.html" if request.headers.get("hx-request") else "inbox.html"
     return page(
-        request, services, user, name, org=org, tasks=tasks, notifications=notes,
-        filters=filters,
+        request, services, user, name, org=org, tasks=listing["tasks"], notifications=notes,
+        filters=filters, counts=listing["counts"], total=listing["total"], page_no=min(number, pages),
+        pages=pages, query=_query_of(filters), query_with=lambda **c: _query_of(filters, **c),
         title="我的任务",
     )  # fmt: skip
+
+
+def _query_of(filters: dict[str, str], **changes: str) -> str:
+    """The inbox's URL query for ``filters`` with ``changes`` (``page``, ``status``…)."""
+    values = {k: v for k, v in {**filters, **changes}.items() if v and not (k == "sort" and v == "urgent")}
+    return "&".join(f"{k}={quote(str(v))}" for k, v in values.items())
 
 
 # --- 任务详情 ----------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ templates.env.globals.update(
     SANCTIONS=labels.SANCTIONS,
     RULES=labels.RULES,
     AGENDA=labels.AGENDA,
+    SORTS=labels.SORTS,
     PROPOSALS=labels.PROPOSALS,
     JOBS=labels.JOBS,
     RUN_STATES=labels.RUN_STATES,

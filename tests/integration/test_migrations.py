@@ -216,7 +216,7 @@ def test_every_revision_migrates_with_data_in_the_tables_and_0004_gives_clues_th
     assert keys["e1"] and keys["e1"] == keys["e2"] and keys["e4"] is None  # the same subject, hashed
     with engine.connect() as conn:
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert head == "0006"
+    assert head == "0007"
 
 
 def test_0005_reads_the_report_history_back_from_the_rows(fresh_url: str) -> None:
@@ -285,7 +285,7 @@ def test_the_models_and_the_migrations_describe_the_same_schema(fresh_url: str) 
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     kept = {"paused_workdays", "paused_seconds", "clock_used_seconds", "clock_started_at"}
     # the search index lives beside the models: pg_trgm GIN indexes, SQLite's FTS5 table (0006)
-    search = {"ix_tasks_summary_trgm", "ix_tasks_ledger_no_trgm"}
+    search = {"ix_tasks_summary_trgm", "ix_tasks_ledger_no_trgm", "ix_tasks_urgency"}
 
     def expected(d: Any) -> bool:
         if d[0] == "remove_column" and d[3].name in kept:
@@ -296,3 +296,14 @@ def test_the_models_and_the_migrations_describe_the_same_schema(fresh_url: str) 
 
     meaningful = [d for d in diff if not expected(d)]
     assert meaningful == [], meaningful
+
+
+def test_the_inbox_index_is_on_the_expressions_the_inbox_sorts_by() -> None:
+    """0007 froze the ordering's SQL; the index serves the inbox only while the query says the same."""
+    import importlib
+
+    from dispatcher.tasks.queries import URGENCY_SQL, due_sql
+
+    frozen = importlib.import_module("dispatcher.migrations.versions.0007_inbox_urgency_index")
+    assert frozen.URGENCY_SQL == URGENCY_SQL
+    assert {d: due_sql(d) for d in ("postgresql", "sqlite")} == frozen.DUE_SQL
