@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     source_rate: float = Field(default=50.0, gt=0)
     source_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = 256 * 1024
+    #: One attachment (photo, document) at most; the upload's body may be this plus 64 KiB of form.
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     #: Overrides the policy's feedback clock (days the requester has to answer before the task
     #: closes as "no response"); unset: the policy file's ``clocks.<kind>.feedback`` decides.
     feedback_window_days: float | None = Field(default=None, gt=0)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from dispatcher.enums import Role, TaskStatus
@@ -149,4 +150,33 @@ async def training_attendance(
     body = body or AttendanceBody()
     return await run_in_threadpool(
         lambda: monthly.attend(services, user, task_id, logins=body.logins, present=body.present)
+    )
+
+
+@router.post(
+    "/tasks/{task_id}/attachments", status_code=201, summary="Attach a file (JPEG, PNG, PDF, DOCX, XLSX)"
+)
+async def attach(task_id: Id, user: UserDep, services: ServicesDep, file: UploadFile) -> dict[str, Any]:
+    content = await file.read(services.settings.max_attachment_bytes + 1)
+    return await run_in_threadpool(service.upload_attachment, services, user, task_id, file.filename, content)
+
+
+@router.get(
+    "/tasks/{task_id}/attachments/{attachment_id}",
+    summary="Download a file of the task (logged)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def attachment(task_id: Id, attachment_id: Id, user: UserDep, services: ServicesDep) -> Response:
+    name, media, content = await run_in_threadpool(
+        service.download_attachment, services, user, task_id, attachment_id
+    )
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
     )

@@ -72,7 +72,7 @@ def _body_limit(app: FastAPI, path: str) -> int:
     settings = getattr(services, "settings", None)
     limit: int = getattr(settings, "max_body_bytes", 256 * 1024)
     if path.endswith("/attachments"):
-        limit = getattr(settings, "max_attachment_bytes", limit)
+        limit = getattr(settings, "max_attachment_bytes", limit) + 64 * 1024  # the form around the file
     return limit
 
 

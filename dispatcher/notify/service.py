@@ -9,7 +9,13 @@ import httpx
 
 from dispatcher.models import User
 from dispatcher.notify import webhooks
-from dispatcher.notify.inbox import failed_deliveries, notification_view, unit_notifications
+from dispatcher.notify.inbox import (
+    failed_deliveries,
+    mark_read,
+    notification_view,
+    notifications_of,
+    unread_count,
+)
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -55,9 +61,20 @@ def relay_webhooks(rt: Runtime) -> int:
 
 
 def notifications_for(rt: Runtime, user: User, *, limit: int = 50) -> list[dict[str, Any]]:
-    """My unit's notifications, newest first."""
+    """My notifications (my unit's, and those for me alone), newest first, each with ``read_at``."""
     with rt.work(read_only=True) as session:
-        return [notification_view(n) for n in unit_notifications(session, user.unit_code, limit=limit)]
+        return notifications_of(session, user.login, user.unit_code, limit=limit)
+
+
+def unread(rt: Runtime, user: User) -> int:
+    with rt.work(read_only=True) as session:
+        return unread_count(session, user.login, user.unit_code)
+
+
+def read(rt: Runtime, user: User, ids: list[int] | None) -> int:
+    """Mark my notifications ``ids`` (``None``: all of them) read; how many were newly read."""
+    with rt.work() as session:
+        return mark_read(session, user.login, user.unit_code, ids, rt.now())
 
 
 def failed(rt: Runtime) -> list[dict[str, Any]]:

@@ -33,6 +33,9 @@ from dispatcher.tasks.internal import CLOSE_ON_SUBMIT, INTERNAL_KINDS
 from dispatcher.tasks.lifecycle import Move, next_status
 from dispatcher.tasks.outcomes import validate_feedback, validate_outcome
 
+#: The requester's rating, in the words a closure notification uses.
+_RATED = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+
 #: A unit may return a wrongly routed task within this many working days of dispatch (DESIGN §1).
 RETURN_WINDOW_WORKDAYS = 5
 
@@ -59,8 +62,18 @@ class Effects:
 
     note: str
     changes: dict[str, Any] = field(default_factory=dict)
-    #: (unit, notification kind, message)
+    #: (unit, notification kind, message): for everyone of the unit.
     notify: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (unit, notification kind, message, login): for one person (who handled the task).
+    tell: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def to_handler(self, task: Task, kind: str, message: str) -> None:
+        """Tell who handled ``task`` (their own inbox), or its unit when nobody accepted it yet."""
+        if task.handler_login and task.handler_unit:
+            self.tell.append((task.handler_unit, kind, message, task.handler_login))
+        elif task.handler_unit:
+            self.notify.append((task.handler_unit, kind, message))
+
     #: The state the move leads to where the lifecycle leaves it to the move (``lifecycle.DECIDED``).
     decided: S | None = None
     #: A clue enters this stage (its resolve clock starts now).
@@ -124,6 +137,10 @@ def apply_move(
         session.add(effects.answer)
     for unit, kind, message in effects.notify:
         add_notification(session, org, unit_code=unit, task=task, kind=kind, message=message, now=now)
+    for unit, kind, message, login in effects.tell:
+        add_notification(
+            session, org, unit_code=unit, task=task, kind=kind, message=message, now=now, login=login
+        )
     return task
 
 
@@ -175,8 +192,7 @@ def _effects(
         _verify(task, fx, now=now, policy=policy)
     elif move is Move.reject:
         fx.note = _required(request.reason, "reason")
-        if task.handler_unit:
-            fx.notify.append((task.handler_unit, "rejected", f"{task.ledger_no} 验单不通过: {fx.note}"))
+        fx.to_handler(task, "rejected", f"{task.ledger_no} 验单不通过: {fx.note}")
     elif move in (Move.feedback_close, Move.feedback_reopen):
         feedback = validate_feedback(request.feedback)
         # The rating is the move (feedback_reopen: unsatisfied) or the close reason; the note keeps
@@ -193,11 +209,17 @@ def _effects(
         )
         if move is Move.feedback_close:
             fx.changes.update(closed_at=now, close_reason=feedback.rating)
-        elif task.handler_unit:
-            fx.notify.append((task.handler_unit, "reopened", f"{task.ledger_no} 回访不满意，重新办理"))
+            fx.to_handler(
+                task,
+                "closed",
+                f"{task.ledger_no} 已办结（回访：{_RATED.get(feedback.rating, feedback.rating)}）",
+            )
+        else:
+            fx.to_handler(task, "reopened", f"{task.ledger_no} 回访不满意，重新办理")
     elif move is Move.feedback_expire:
         fx.note = "回访期满未答复，按无回复办结"
         fx.changes.update(closed_at=now, close_reason="no_response", feedback_due_at=None)
+        fx.to_handler(task, "closed", f"{task.ledger_no} 已办结（回访期满无答复）")
     elif move is Move.suspend:
         fx.note = _required(request.reason, "reason")
         fx.changes.update(suspended_from=task.status)
@@ -249,6 +271,7 @@ def _submit(task: Task, request: MoveRequest, fx: Effects, *, now: datetime) -> 
 def _verify(task: Task, fx: Effects, *, now: datetime, policy: TimePolicy) -> None:
     """验单 / 审批: a request waits for feedback; a clue's stage opens the next, holds or concludes."""
     fx.changes.update(verified_at=now)
+    fx.to_handler(task, "verified", f"{task.ledger_no} 验单通过")
     if TaskKind(task.kind).asks_feedback:
         fx.changes.update(feedback_due_at=policy.feedback_due(task.kind, now))
         return

@@ -20,7 +20,7 @@ from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.model import Org
 from dispatcher.runtime import Runtime
 from dispatcher.supervision.status import deadline_counts
-from dispatcher.tasks import extensions, queries
+from dispatcher.tasks import attachments, extensions, queries
 from dispatcher.tasks.access import Actor, get_task, may_reveal, visible
 from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody
 from dispatcher.tasks.lifecycle import Move
@@ -47,6 +47,8 @@ def org(rt: Runtime) -> Org | None:
 
 def _detail(rt: Runtime, session: Session, task: Task, actor: Actor) -> dict[str, Any]:
     detail = task_detail(session, task, actor, box=rt.identity_box, policy=rt.policy, now=rt.now())
+    detail["attachments"] = attachments.attachments_of(session, actor, task)
+    detail["may_attach"] = actor.login not in task.recused_logins and task.status != TaskStatus.closed
     if task.kind == TaskKind.monthly_dispatch:  # 调度会: its agenda (as this reader may see it) and decisions
         meeting = meeting_of(session, task)
         detail["meeting"] = (
@@ -293,3 +295,29 @@ def expire_feedback(rt: Runtime, *, limit: int = 200) -> int:
                 policy=rt.policy,
             )  # fmt: skip
     return len(due)
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+
+def upload_attachment(
+    rt: Runtime, user: User, task_id: int, name: str | None, content: bytes
+) -> dict[str, Any]:
+    """Keep a file on the task (its type judged by content; size and count limited)."""
+    with rt.work() as session:
+        actor = actor_of(rt, session, user)
+        made = attachments.add_attachment(
+            session, actor, task_id, name=name, content=content, max_bytes=rt.settings.max_attachment_bytes,
+            now=rt.now(),
+        )  # fmt: skip
+        return {"id": made.id, "filename": made.filename, "media_type": made.media_type, "size": made.size,
+                "sha256": made.sha256, "url": f"/api/v1/tasks/{task_id}/attachments/{made.id}"}  # fmt: skip
+
+
+def download_attachment(rt: Runtime, user: User, task_id: int, attachment_id: int) -> tuple[str, str, bytes]:
+    """``(file name, media type, content)`` of one file; the download is logged."""
+    with rt.work() as session:
+        found = attachments.download(
+            session, actor_of(rt, session, user), task_id, attachment_id, now=rt.now()
+        )
+        return found.filename, found.media_type, found.content

@@ -194,6 +194,8 @@ NOTIFICATION_KINDS: dict[str, str] = {
     "extension_approved": "延期批准",
     "extension_refused": "延期未批准",
     "report": "月度报告",
+    "verified": "验单通过",
+    "closed": "已办结",
     "monthly_dispatch": "月度调度会",
     "training": "月度培训",
     "follow_up": "调度会决定事项",

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from dispatcher.enums import Role, TaskStatus
-from dispatcher.errors import DispatchError, NotFound
+from dispatcher.errors import DispatchError, NotFound, ValidationFailed
 from dispatcher.http.params import Id, form_int
 from dispatcher.http.sessions import CSRF_FIELD, CSRF_HEADER, csrf_ok, find_session_user, session_user_id
 from dispatcher.http.state import Services, ServicesDep
@@ -300,6 +300,26 @@ async def task_extension_decision(
     return await act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
 
 
+@router.post("/tasks/{task_id}/attachments", name="task_attach")
+async def task_attach(
+    request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    """上传附件: through the same core as ``POST /api/v1/tasks/{id}/attachments``."""
+    upload = form.get("file")
+
+    async def work() -> object:
+        if upload is None or isinstance(upload, str):
+            raise ValidationFailed("choose a file", details=[{"path": "file", "message": "required"}])
+        content = await upload.read(services.settings.max_attachment_bytes + 1)
+        return await run_in_threadpool(
+            service.upload_attachment, services, user, task_id, upload.filename, content
+        )
+
+    return await act(
+        request, services, user, task_id, work, label="上传附件", invalid="文件有误。", done="附件已上传。"
+    )
+
+
 @router.post("/tasks/{task_id}/identity", name="task_identity")
 async def task_identity(
     request: Request, task_id: Id, user: PageUser, services: ServicesDep, form: CheckedForm
@@ -358,4 +378,24 @@ async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> 
 async def notifications_page(request: Request, user: PageUser, services: ServicesDep) -> Response:
     notes = await run_in_threadpool(notices.notifications_for, services, user, limit=LIST_LIMIT)
     name = "_notifications.html" if request.headers.get("hx-request") else "notifications.html"
-    return page(request, services, user, name, notifications=notes, title="通知")
+    unread = sum(1 for n in notes if not n["read_at"])
+    return page(request, services, user, name, notifications=notes, unread=unread, title="通知")
+
+
+@router.get("/notifications/unread", name="notifications_unread")
+async def notifications_unread(request: Request, user: PageUser, services: ServicesDep) -> Response:
+    """The navigation's unread badge (htmx loads it; nothing when all is read)."""
+    count = await run_in_threadpool(notices.unread, services, user)
+    return Response(
+        f'<span class="badge" title="未读通知">{count}</span>' if count else "", media_type="text/html"
+    )
+
+
+@router.post("/notifications/read", name="notifications_read")
+async def notifications_read(
+    request: Request, user: PageUser, services: ServicesDep, form: CheckedForm
+) -> Response:
+    """标为已读: one notification (``id``) or all of mine."""
+    chosen = form_int(form.get("id"), low=1)
+    await run_in_threadpool(notices.read, services, user, [chosen] if chosen else None)
+    return RedirectResponse("/notifications", status_code=303)

@@ -298,7 +298,7 @@ def test_dispatch_rejection_reopening_designation_return_and_routing_notify_the_
     receiver: Receiver,
     worker: object,
 ) -> None:
-    dxz_handler, dxz_verifier = users("DXZ-JW", "handler"), users("DXZ-JW", "verifier")
+    dxz_handler = users("DXZ-JW", "handler")
     shi1_verifier, leader = users("SHI1", "verifier"), users("SHI1", "zone_leader")
     cgjd_handler, oncall = users("CGJD-JW", "handler"), users("XFS", "oncall")
     event_id = post_event(api_url, source, factories.complaint())
@@ -327,11 +327,12 @@ def test_dispatch_rejection_reopening_designation_return_and_routing_notify_the_
     move(api_url, dxz_handler, task_id, "accept")
     move(api_url, dxz_handler, task_id, "submit", outcome={"resolved": True, "reply": "已核实"})
     move(api_url, shi1_verifier, task_id, "reject", reason="材料不全")
-    notified("rejected", "DXZ-JW", "rejected", inbox_of=dxz_verifier)
+    notified("rejected", "DXZ-JW", "rejected", inbox_of=dxz_handler)  # for who handled it
 
     # 回访不满意 → reopened for the handling unit
     move(api_url, dxz_handler, task_id, "submit", outcome={"resolved": True, "reply": "已补充材料"})
     move(api_url, shi1_verifier, task_id, "verify")
+    notified("verified", "DXZ-JW", "awaiting_feedback", inbox_of=dxz_handler)
     r = httpx.post(
         f"{api_url}/api/v1/events/{event_id}/feedback", json={"rating": "unsatisfied"}, headers=source
     )
@@ -360,7 +361,7 @@ def test_dispatch_rejection_reopening_designation_return_and_routing_notify_the_
     # Nothing else was sent, and each unit's inbox holds its own notifications only.
     assert sorted(int(r.headers["X-Dispatch-Delivery"]) for r in receiver.received()) == sorted(seen)
     assert [n.kind for n in notifications_of(engine, task_id)] == [
-        "dispatched", "rejected", "reopened", "designated", "returned", "dispatched",
+        "dispatched", "rejected", "verified", "reopened", "designated", "returned", "dispatched",
     ]  # fmt: skip
     assert {n["unit"] for n in inbox(api_url, dxz_handler).values()} == {"DXZ-JW"}
     assert {n["unit"] for n in inbox(api_url, cgjd_handler).values()} == {"CGJD-JW"}
