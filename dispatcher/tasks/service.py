@@ -7,13 +7,14 @@ new webhook deliveries to the workers.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatcher.enums import Role, TaskKind, TaskStatus
 from dispatcher.errors import Conflict, Forbidden, NotFound
-from dispatcher.models import Event, IdentityReveal, Source, Task, User
+from dispatcher.models import Event, Extension, IdentityReveal, Source, Task, User
 from dispatcher.monthly.meeting import agenda_for, decisions_of, meeting_of
 from dispatcher.monthly.training import attendance_of, training_of
 from dispatcher.notify.webhooks import pending_webhooks
@@ -181,13 +182,51 @@ def zone_overview(rt: Runtime, user: User) -> dict[str, Any]:
                 "overdue": row["overdue"],
                 "escalated": row["escalated"],
             }
+    now = rt.now()
+    waiting = triage(rt, user)
+    for item in waiting:
+        since = item.get("updated_at") or item.get("received_at")
+        item["waited_hours"] = (
+            int((now - datetime.fromisoformat(since)).total_seconds() // 3600) if since else None
+        )
     return {
         "org": directory,
         "zones": zones,
         "matrix": {z.code: matrix.get(z.code, {}) for z in zones},
         "late": lateness,
-        "triage": triage(rt, user),
+        "triage": waiting,
+        "extensions": pending_extensions(rt, user),
+        "overdue": overdue_by_unit(rt, user),
     }
+
+
+def pending_extensions(rt: Runtime, user: User, *, limit: int = 100) -> list[dict[str, Any]]:
+    """延期申请 waiting for this zone leader (or any, for an admin), oldest first."""
+    with rt.work(read_only=True) as session:
+        actor = actor_of(rt, session, user)
+        rows = session.exec(
+            select(Extension, Task)
+            .join(Task, col(Task.id) == col(Extension.task_id))
+            .where(Extension.status == extensions.PENDING, visible(actor))
+            .order_by(col(Extension.requested_at))
+            .limit(limit)
+        ).all()
+        return [
+            {"id": x.id, "task_id": t.id, "ledger_no": t.ledger_no, "summary": t.summary,
+             "unit": t.handler_unit, "days": x.days, "reason": x.reason, "requested_by": x.requested_by,
+             "requested_at": x.requested_at.isoformat(), "version": t.version}
+            for x, t in rows
+            if actor.leads(t) and actor.login not in t.recused_logins
+        ]  # fmt: skip
+
+
+def overdue_by_unit(rt: Runtime, user: User, *, limit: int = 200) -> dict[str, list[dict[str, Any]]]:
+    """Overdue and escalated open tasks, most urgent first, grouped by handling unit."""
+    rows = list_tasks(rt, user, overdue=True, limit=limit)
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["handler_unit"] or "", []).append(row)
+    return grouped
 
 
 # --- acting -------------------------------------------------------------------------------------

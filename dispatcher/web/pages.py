@@ -214,8 +214,10 @@ async def act(
     label: str,
     invalid: str,
     done: str | None = None,
+    back: object = None,
 ) -> Response:
-    """Run one action of the task page; refusals become a Chinese flash message, never a traceback."""
+    """Run one action of the task page; refusals become a Chinese flash message, never a traceback.
+    ``back``: where to return (a form's ``next``: a path on this site, e.g. the zone worklist)."""
     try:
         await work()
     except ValidationError:
@@ -226,7 +228,8 @@ async def act(
         flash(request, "error", labels.refusal(exc, label))
     else:
         flash(request, "ok", done or f"「{label}」已完成。")
-    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+    target = back if isinstance(back, str) and back.startswith("/") and not back.startswith("//") else None
+    return RedirectResponse(target or f"/tasks/{task_id}", status_code=303)
 
 
 @router.post("/tasks/{task_id}/moves/{move}", name="task_move")
@@ -244,7 +247,16 @@ async def task_move(
         return await run_in_threadpool(service.move_task, services, user, task_id, chosen, body)
 
     label = labels.MOVES.get(chosen.value, chosen.value)
-    return await act(request, services, user, task_id, work, label=label, invalid="填写内容过长或格式不对。")
+    return await act(
+        request,
+        services,
+        user,
+        task_id,
+        work,
+        label=label,
+        invalid="填写内容过长或格式不对。",
+        back=form.get("next"),
+    )
 
 
 @router.post("/tasks/{task_id}/extend", name="task_extend")
@@ -297,7 +309,9 @@ async def task_extension_decision(
         return await run_in_threadpool(decide)
 
     label = "批准延期" if decision == "approve" else "不批准延期"
-    return await act(request, services, user, task_id, work, label=label, invalid="填写内容过长。")
+    return await act(
+        request, services, user, task_id, work, label=label, invalid="填写内容过长。", back=form.get("next")
+    )
 
 
 @router.post("/tasks/{task_id}/attachments", name="task_attach")
