@@ -181,11 +181,30 @@ def publish(
         raise typer.Exit(1)
 
 
+#: Short names of the kinds and states, so a list fits an 80-column terminal.
+_SHORT_KIND = {"clue": "clue", "complaint": "compl", "enterprise_request": "ent", "monthly_dispatch": "meet",
+               "training": "train", "follow_up": "follow"}  # fmt: skip
+_SHORT_STATUS = {"awaiting_feedback": "feedback", "dispatched": "dispatch"}
+
+
+def _left(deadline: dict[str, Any]) -> str:
+    """``2d 3h`` left, ``-1d 2h`` late, ``-`` when no clock runs."""
+    seconds = deadline.get("seconds_left")
+    if seconds is None:
+        return "-"
+    late, seconds = seconds < 0, abs(int(seconds))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    text = f"{days}d {hours}h" if days else f"{hours}h {minutes}m"
+    return f"-{text}" if late else text
+
+
 def tasks(
     unit: Annotated[str | None, typer.Option(help="handling unit code")] = None,
     zone: Annotated[str | None, typer.Option(help="zone code")] = None,
     status: Annotated[str | None, typer.Option(help="task status")] = None,
-    kind: Annotated[str | None, typer.Option(help="clue | complaint | enterprise_request")] = None,
+    kind: Annotated[str | None, typer.Option(help="clue | complaint | enterprise_request | …")] = None,
+    q: Annotated[str | None, typer.Option("--q", help="a ledger number or words of the summary")] = None,
+    sort: Annotated[str, typer.Option(help="urgent | newest | oldest")] = "urgent",
     overdue: Annotated[
         bool,
         typer.Option("--overdue", help="only open tasks overdue, escalated or past their running clock"),
@@ -193,39 +212,55 @@ def tasks(
     counts: Annotated[
         bool, typer.Option("--counts", help="count open tasks by deadline state per zone and per unit")
     ] = False,
-    limit: Annotated[int, typer.Option(help="rows", min=1)] = 50,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="every column (zone, verifier, rule, summary)")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="rows", min=1, max=10_000)] = 50,
 ) -> None:
-    """List tasks, newest first, with their deadline; or count open ones by deadline state (--counts)."""
+    """List tasks, most urgent first, with the time left (or late); fits 80 columns unless --wide.
+    Or count open ones by deadline state (--counts)."""
     from dispatcher.tasks import service
     from dispatcher.tasks.access import Actor
+    from dispatcher.tasks.queries import SORTS
 
+    if sort not in SORTS:
+        raise ValidationFailed(f"--sort must be one of {', '.join(SORTS)}")
     rt = runtime()
     who = Actor.system("cli")  # the command line reads the database: it sees every task
-    filters: dict[str, Any] = {"unit": unit, "zone": zone, "status": status, "kind": kind}
+    filters: dict[str, Any] = {"unit": unit, "zone": zone, "status": status, "kind": kind, "q": q}
     filters = {k: v for k, v in filters.items() if v}
     if overdue:
         filters["overdue"] = True
     if counts:
+        filters.pop("q", None)
         _print_counts(service.count_open(rt, who, **filters))
         return
-    rows = service.list_tasks(rt, who, limit=limit, **filters)
-    table = Table()
-    for name in ("id", "ledger no", "kind", "status", "zone", "handler", "verifier", "deadline", "state"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("time left" if not overdue else "late by", no_wrap=True)
-    table.add_column("rule", no_wrap=True)
+    page = service.browse_tasks(rt, who, limit=limit, sort=sort, **filters)
+    rows = page["tasks"]
+    table = Table(box=None, pad_edge=False, collapse_padding=True)
+    columns = ["ledger no", "kind", "status", "unit", "due", "left"]
+    if wide:
+        columns += ["zone", "verifier", "rule", "summary"]
+    for name in columns:
+        table.add_column(
+            name, no_wrap=name != "summary", overflow="fold" if name == "summary" else "ellipsis"
+        )
     for t in rows:
         d = t["deadline"]
         due = d["due_at"]
-        local = (
-            datetime.fromisoformat(due).astimezone(rt.policy.tz).strftime("%Y-%m-%d %H:%M") if due else "-"
-        )
-        table.add_row(
-            str(t["id"]), t["ledger_no"], t["kind"], t["status"], t["zone"] or "-", t["handler_unit"] or "-",
-            t["verifier_unit"] or "-", local, d["state"] or "-", d["label"], t["rule"],
-        )  # fmt: skip
+        local = datetime.fromisoformat(due).astimezone(rt.policy.tz).strftime("%m-%d %H:%M") if due else "-"
+        kind_, status_ = _SHORT_KIND.get(t["kind"], t["kind"]), _SHORT_STATUS.get(t["status"], t["status"])
+        cells = [t["ledger_no"], kind_, status_, t["handler_unit"] or "-", local, _left(d)]
+        if wide:
+            cells += [t["zone"] or "-", t["verifier_unit"] or "-", t["rule"], t["summary"] or ""]
+        table.add_row(*cells)
     out.print(table)
-    out.print(f"{len(rows)} {'overdue ' if overdue else ''}task(s)")
+    shown, total = len(rows), page["total"]
+    what = f"{'overdue ' if overdue else ''}task(s)"
+    if shown < total:
+        out.print(f"showing {shown} of {total} {what} (more with --limit, fewer with filters)")
+    else:
+        out.print(f"{total} {what}")
 
 
 def _print_counts(stats: dict[str, Any]) -> None:
