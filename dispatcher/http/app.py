@@ -19,6 +19,7 @@ from dispatcher.http.sessions import LazySessionMiddleware
 from dispatcher.http.state import Services, build_services
 from dispatcher.settings import Settings, load_settings
 from dispatcher.supervision.policy import announce_calendar
+from dispatcher.web import admin as admin_pages
 from dispatcher.web import login, pages
 from dispatcher.web import monthly as monthly_pages
 from dispatcher.web.render import STATIC_DIR
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(login.router)
     app.include_router(pages.router)
     app.include_router(monthly_pages.router)
+    app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages.install(app)
     # outermost of ours: a body over the limit is 413 before authentication (DESIGN §4's order)

@@ -120,6 +120,27 @@ def test_source_and_user_add_print_the_token_alone_on_the_last_line(
     assert (user.unit_code, user.role) == ("DXZ-JW", "handler")
 
 
+def test_user_list_role_password_disable_and_the_orgs_staff_at_once(
+    db_env: dict[str, str], engine: sa.Engine, loaded_org: object
+) -> None:
+    made = run_cli("user", "add-org-staff", env=dict(db_env, COLUMNS="200"))
+    assert made.returncode == 0 and "61 user(s) created" in made.stdout, made.stdout + made.stderr
+    again = run_cli("user", "add-org-staff", env=db_env)
+    assert "0 user(s) created" in again.stdout
+    role = run_cli("user", "role", "fang.liqun", "zone_leader,verifier", env=db_env)
+    assert role.returncode == 0 and "zone_leader, verifier" in role.stdout
+    listed = run_cli("user", "list", env=dict(db_env, COLUMNS="200"))
+    assert re.search(r"fang\.liqun\s+方立群\s+SHI1\s+zone_leader,verifier\s+yes", listed.stdout), listed.stdout
+    password = run_cli("user", "password", "fang.liqun", env=db_env)
+    assert password.returncode == 0 and len(last_line(password.stdout)) >= 12
+    assert run_cli("user", "disable", "fang.liqun", env=db_env).returncode == 0
+    assert re.search(r"fang\.liqun.*\bno\b", run_cli("user", "list", env=dict(db_env, COLUMNS="200")).stdout)
+    unknown = run_cli("user", "role", "nobody", "handler", env=db_env)
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
+    bad = run_cli("user", "role", "fang.liqun", "emperor", env=db_env)
+    assert bad.returncode == 1 and "roles must be" in bad.stderr
+
+
 def test_user_add_with_an_unknown_unit_is_one_line_exit_1(
     db_env: dict[str, str], engine: sa.Engine, loaded_org: object
 ) -> None:
