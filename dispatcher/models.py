@@ -15,6 +15,11 @@ from sqlmodel import JSON, Column, Field, SQLModel
 
 from dispatcher.enums import DeadlineState, EventStatus
 
+#: The largest id, version or count a client may send: 2^53 − 1, the largest integer every JSON
+#: reader carries exactly (JavaScript's ``Number.MAX_SAFE_INTEGER``), far below what the databases
+#: store (2^63 − 1). Anything larger is refused with ``422`` naming the field.
+MAX_JSON_INT = 2**53 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend (SQLite has no time zones)."""
@@ -122,6 +127,14 @@ class Task(SQLModel, table=True):
     """A unit of work for a handling unit (任务), or a triage item waiting for a person."""
 
     __tablename__ = "tasks"
+    #: Covering indexes of the inbox's counts (``queries.state_tally``, migration 0008): each way a
+    #: person sees tasks (their zone, their unit as handler or verifier) is counted from its index
+    #: alone, the columns the other ways and the unit and zone filters test included.
+    __table_args__ = (
+        sa.Index("ix_tasks_zone_count", "zone_code", "status", "handler_unit"),
+        sa.Index("ix_tasks_handler_count", "handler_unit", "status", "zone_code"),
+        sa.Index("ix_tasks_verifier_count", "verifier_unit", "status", "handler_unit", "zone_code"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     #: At most one task per event: a second delivery of the routing message creates nothing.

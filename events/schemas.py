@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, TypeAdapter
 
 
 class EventKind(StrEnum):
@@ -58,7 +58,9 @@ class Person(_Model):
 
 
 class Reporter(Person):
-    anonymous: bool = False
+    #: JSON ``true``/``false`` only: anonymity protects a reporter, so ``0``, ``"no"`` or ``"否"``
+    #: are refused (422) rather than guessed.
+    anonymous: StrictBool = False
 
 
 class Enterprise(_Model):

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dispatcher.enums import Role
 from dispatcher.http.auth import require_roles
-from dispatcher.http.openapi import errors
+from dispatcher.http.openapi import json_errors
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
 
@@ -63,7 +63,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             "content": {"text/plain": {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition format",
         },
-        **errors(401, 403),
+        **json_errors(401, 403),
     },
 )
 async def metrics(_: Annotated[User, Depends(require_roles(Role.oncall, Role.admin))]) -> Response:

@@ -12,7 +12,7 @@ from dispatcher.enums import Role
 from dispatcher.http.auth import UserDep, require_roles
 from dispatcher.http.openapi import STAFF
 from dispatcher.http.state import ServicesDep
-from dispatcher.models import User
+from dispatcher.models import MAX_JSON_INT, User
 from dispatcher.notify import service
 
 router = APIRouter(tags=["notifications"], responses=STAFF)
@@ -37,7 +37,7 @@ class ReadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: The notifications to mark read; none given: every one of mine.
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=500)
+    ids: list[Annotated[int, Field(ge=1, le=MAX_JSON_INT)]] | None = Field(default=None, max_length=500)
 
 
 @router.post("/notifications/read", summary="Mark my notifications read (ids, or all of them)")

@@ -13,7 +13,7 @@ from dispatcher.http.openapi import STAFF
 from dispatcher.http.params import Id
 from dispatcher.http.state import ServicesDep
 from dispatcher.monthly import service as monthly
-from dispatcher.monthly.periods import Period
+from dispatcher.monthly.periods import Job, Period
 from dispatcher.reports import service
 from dispatcher.reports.render import MEDIA_TYPES
 
@@ -22,7 +22,9 @@ router = APIRouter(tags=["reports"], responses=STAFF)
 
 @router.get("/reports", summary="Monthly reports, newest first (filter: period=YYYY-MM)")
 async def list_reports(
-    user: UserDep, services: ServicesDep, period: Annotated[str | None, Query(max_length=7)] = None
+    user: UserDep,
+    services: ServicesDep,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = None,
 ) -> dict[str, Any]:
     reports = await run_in_threadpool(service.list_reports, services)
     if period is not None:
@@ -61,7 +63,7 @@ async def read_report(report_id: Id, user: UserDep, services: ServicesDep) -> di
 async def schedule_runs(
     user: UserDep,
     services: ServicesDep,
-    job: Annotated[str | None, Query(max_length=32)] = None,
+    job: Job | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     return {"runs": await run_in_threadpool(monthly.list_runs, services, limit=limit, job=job)}

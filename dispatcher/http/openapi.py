@@ -47,6 +47,13 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": _MEANING[code]} for code in codes}
 
 
+def json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The same for a route whose success is not JSON (FastAPI would file a model's errors under
+    the route's own media type): the error body's schema named under ``application/json``."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"description": _MEANING[code], "content": body} for code in codes}
+
+
 #: What every authenticated staff route may answer.
 STAFF = errors(400, 401, 403, 404, 409, 413, 422, 503)
 #: What the sources' routes may answer.

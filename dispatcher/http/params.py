@@ -1,8 +1,8 @@
 """Parameters every route shares: ids and offsets bounded to what the databases store.
 
-An id or offset beyond a 64-bit integer cannot name anything (PostgreSQL's ``bigint`` and
-SQLite's ``INTEGER`` stop at 2^63 − 1): it is refused with ``422`` naming the parameter, never
-passed to the database to overflow there.
+An id beyond 2^53 − 1 (``MAX_JSON_INT``, the largest integer every JSON client keeps exactly;
+the databases stop at 2^63 − 1) cannot name anything: it is refused with ``422`` naming the
+parameter, never passed to the database to overflow there.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-#: The largest integer PostgreSQL (bigint) and SQLite store.
-MAX_INT = 2**63 - 1
+from dispatcher.models import MAX_JSON_INT as MAX_INT
 
-Id = Annotated[int, Path(ge=1, le=MAX_INT, description="an id (1 … 2^63 − 1)")]
+Id = Annotated[int, Path(ge=1, le=MAX_INT, description="an id (1 … 2^53 − 1)")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
 
 

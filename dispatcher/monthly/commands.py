@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from dispatcher.models import MAX_JSON_INT
 
 
 class DecisionBody(BaseModel):
@@ -17,7 +19,7 @@ class DecisionBody(BaseModel):
     owner_unit: Annotated[str, Field(max_length=64)]
     due: date | None = None
     #: The task the decision is about (rule 5 applies to the owner).
-    about_task_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    about_task_id: Annotated[int, Field(ge=1, le=MAX_JSON_INT)] | None = None
 
 
 class AttendanceBody(BaseModel):
@@ -26,4 +28,4 @@ class AttendanceBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     logins: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=200)
-    present: bool = True
+    present: StrictBool = True

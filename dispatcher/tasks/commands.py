@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatcher.models import MAX_JSON_INT
 from dispatcher.tasks.extensions import ExtensionRequest
 from dispatcher.tasks.lifecycle import Move
 from dispatcher.tasks.moves import MoveRequest
 
-#: A task version as a client sends it back (a 64-bit integer at most).
-Version = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: A task version as a client sends it back.
+Version = Annotated[int, Field(ge=0, le=MAX_JSON_INT)]
 
 
 class MoveBody(BaseModel):

@@ -130,7 +130,8 @@ def test_user_list_role_password_disable_and_the_orgs_staff_at_once(
     role = run_cli("user", "role", "fang.liqun", "zone_leader,verifier", env=db_env)
     assert role.returncode == 0 and "zone_leader, verifier" in role.stdout
     listed = run_cli("user", "list", env=dict(db_env, COLUMNS="200"))
-    assert re.search(r"fang\.liqun\s+方立群\s+SHI1\s+zone_leader,verifier\s+yes", listed.stdout), listed.stdout
+    row = r"fang\.liqun\s+方立群\s+SHI1\s+zone_leader,verifier\s+yes"
+    assert re.search(row, listed.stdout), listed.stdout
     password = run_cli("user", "password", "fang.liqun", env=db_env)
     assert password.returncode == 0 and len(last_line(password.stdout)) >= 12
     assert run_cli("user", "disable", "fang.liqun", env=db_env).returncode == 0
