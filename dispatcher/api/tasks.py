@@ -8,8 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from dispatcher.enums import Role, TaskStatus
-from dispatcher.errors import ValidationFailed
+from dispatcher.enums import Role, TaskKind, TaskStatus
 from dispatcher.http.auth import UserDep, require_roles
 from dispatcher.http.openapi import STAFF
 from dispatcher.http.params import Id, Offset
@@ -20,6 +19,7 @@ from dispatcher.monthly.commands import AttendanceBody, DecisionBody
 from dispatcher.tasks import service
 from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody, RevealBody
 from dispatcher.tasks.lifecycle import STAFF_MOVES, Move
+from dispatcher.tasks.queries import TaskFilters
 
 router = APIRouter(tags=["tasks"], responses=STAFF)
 
@@ -66,12 +66,23 @@ async def extension_decision(
     return await run_in_threadpool(decide)
 
 
-@router.get("/tasks", summary="Tasks visible to me, most urgent first, paged with a total")
+@router.get(
+    "/tasks",
+    summary="Tasks visible to me, most urgent first, paged with a total",
+    description=(
+        "Answers `tasks` (a page, each with its `summary`), `limit`, `offset`, `sort`, `total`, "
+        "`total_exact` and `counts` (tasks per state, the `status` filter aside). The list as it opens, "
+        "or filtered by `status`, `unit` or `zone`, is counted exactly. A search (`q`) or a filter by "
+        "`kind` or `overdue` is counted up to 2,000 matches: beyond that `total` is 2000, `total_exact` "
+        "false and `counts` empty. A word of `q` shorter than three characters is looked for in the "
+        "summary only."
+    ),
+)
 async def list_tasks(
     user: UserDep,
     services: ServicesDep,
-    status: str | None = None,
-    kind: str | None = None,
+    status: TaskStatus | None = None,
+    kind: TaskKind | None = None,
     unit: str | None = None,
     zone: str | None = None,
     overdue: Annotated[
@@ -88,16 +99,10 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    if status is not None and status not in {s.value for s in TaskStatus}:
-        raise ValidationFailed(
-            f"unknown status {status!r}", details=[{"path": "status", "message": "unknown"}]
-        )
+    filters = TaskFilters(status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, q=q)
 
     def read() -> dict[str, Any]:
-        return service.browse_tasks(
-            services, user, status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, q=q, sort=sort,
-            limit=limit, offset=offset,
-        )  # fmt: skip
+        return service.browse_tasks(services, user, filters, sort=sort, limit=limit, offset=offset)
 
     return await run_in_threadpool(read)
 

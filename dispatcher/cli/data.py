@@ -6,6 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -221,21 +222,18 @@ def tasks(
     Or count open ones by deadline state (--counts)."""
     from dispatcher.tasks import service
     from dispatcher.tasks.access import Actor
-    from dispatcher.tasks.queries import SORTS
+    from dispatcher.tasks.queries import SORTS, TaskFilters
 
     if sort not in SORTS:
         raise ValidationFailed(f"--sort must be one of {', '.join(SORTS)}")
     rt = runtime()
     who = Actor.system("cli")  # the command line reads the database: it sees every task
-    filters: dict[str, Any] = {"unit": unit, "zone": zone, "status": status, "kind": kind, "q": q}
-    filters = {k: v for k, v in filters.items() if v}
-    if overdue:
-        filters["overdue"] = True
+    filters = TaskFilters(unit=unit or None, zone=zone or None, status=status or None, kind=kind or None,
+                          overdue=True if overdue else None, q=q or None)  # fmt: skip
     if counts:
-        filters.pop("q", None)
-        _print_counts(service.count_open(rt, who, **filters))
+        _print_counts(service.count_open(rt, who, replace(filters, q=None)))
         return
-    page = service.browse_tasks(rt, who, limit=limit, sort=sort, **filters)
+    page = service.browse_tasks(rt, who, filters, limit=limit, sort=sort)
     rows = page["tasks"]
     table = Table(box=None, pad_edge=False, collapse_padding=True)
     columns = ["ledger no", "kind", "status", "unit", "due", "left"]
@@ -257,7 +255,9 @@ def tasks(
     out.print(table)
     shown, total = len(rows), page["total"]
     what = f"{'overdue ' if overdue else ''}task(s)"
-    if shown < total:
+    if not page["total_exact"]:
+        out.print(f"showing {shown} of more than {total} {what} (more with --limit, fewer with filters)")
+    elif shown < total:
         out.print(f"showing {shown} of {total} {what} (more with --limit, fewer with filters)")
     else:
         out.print(f"{total} {what}")

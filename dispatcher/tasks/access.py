@@ -106,22 +106,29 @@ def can_see(actor: Actor, task: Task) -> bool:
     )
 
 
-def visible(actor: Actor) -> Any:
-    """The SQL condition matching the tasks ``actor`` may see (mirror of ``can_see``)."""
+def visibility(actor: Actor) -> list[Any] | None:
+    """The SQL conditions any one of which lets ``actor`` see a task (mirror of ``can_see``), the
+    widest first; None when ``actor`` sees everything. ``queries.state_tally`` counts them apart."""
     if actor.sees_everything:
-        return sa.true()
-    # Assisting units and logins are JSON lists: match the quoted code inside (portable across backends).
-    named = sa.cast(Task.assisting_logins, sa.String).contains(f'"{actor.login}"', autoescape=True)
-    conditions: list[Any] = [named]
+        return None
+    conditions: list[Any] = []
     if actor.has(Role.zone_leader):
         conditions.append(col(Task.zone_code).in_(sorted(actor.zones)))
+    # Assisting units and logins are JSON lists: match the quoted code inside (portable across backends).
     if actor.has(*UNIT_ROLES) and actor.unit:
         conditions += [
             col(Task.handler_unit) == actor.unit,
             col(Task.verifier_unit) == actor.unit,
             sa.cast(Task.assisting_units, sa.String).contains(f'"{actor.unit}"', autoescape=True),
         ]
-    return sa.or_(*conditions)
+    conditions.append(sa.cast(Task.assisting_logins, sa.String).contains(f'"{actor.login}"', autoescape=True))
+    return conditions
+
+
+def visible(actor: Actor) -> Any:
+    """The SQL condition matching the tasks ``actor`` may see (mirror of ``can_see``)."""
+    conditions = visibility(actor)
+    return sa.true() if conditions is None else sa.or_(*conditions)
 
 
 def get_task(session: Session, actor: Actor, task_id: int) -> Task:

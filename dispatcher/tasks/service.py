@@ -27,6 +27,7 @@ from dispatcher.tasks.commands import DecideBody, ExtendBody, MoveBody
 from dispatcher.tasks.lifecycle import Move
 from dispatcher.tasks.moves import MoveRequest, apply_move
 from dispatcher.tasks.outcomes import Feedback
+from dispatcher.tasks.queries import TaskFilters
 from dispatcher.tasks.views import task_detail, task_summary
 
 #: A dispatch meeting takes decisions while it is open (dispatched or accepted).
@@ -92,69 +93,63 @@ def read_task(rt: Runtime, user: User, task_id: int) -> dict[str, Any]:
 def list_tasks(
     rt: Runtime,
     who: Who,
+    filters: TaskFilters = TaskFilters(),
     *,
-    status: str | None = None,
-    kind: str | None = None,
-    unit: str | None = None,
-    zone: str | None = None,
-    overdue: bool | None = None,
-    q: str | None = None,
     sort: str = "urgent",
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Tasks ``who`` may see, most urgent first by default, as list rows."""
-    return browse_tasks(rt, who, status=status, kind=kind, unit=unit, zone=zone, overdue=overdue, q=q,
-                        sort=sort, limit=limit, offset=offset, count=False)["tasks"]  # fmt: skip
+    with rt.work(read_only=True) as session:
+        dialect = session.get_bind().dialect.name
+        query = queries.task_list(
+            actor_of(rt, session, who), filters, now=rt.now(), sort=sort, dialect=dialect
+        )
+        return _summaries(rt, session.exec(query.offset(offset).limit(limit)).all())
 
 
 def browse_tasks(
     rt: Runtime,
     who: Who,
+    filters: TaskFilters = TaskFilters(),
     *,
-    status: str | None = None,
-    kind: str | None = None,
-    unit: str | None = None,
-    zone: str | None = None,
-    overdue: bool | None = None,
-    q: str | None = None,
     sort: str = "urgent",
     limit: int = 50,
     offset: int = 0,
-    count: bool = True,
 ) -> dict[str, Any]:
     """A page of the tasks ``who`` may see (DESIGN §9: most urgent first, paged with a total), with
-    the total and the count in each state (the status filter aside) when ``count``."""
+    the total and the count in each state (the status filter aside): exact, or for a search or a
+    kind or lateness filter with more than ``queries.COUNT_CAP`` matches a lower bound
+    (``total_exact`` false, no counts)."""
     with rt.work(read_only=True) as session:
-        actor = actor_of(rt, session, who)
         dialect = session.get_bind().dialect.name
-        filters: dict[str, Any] = {"kind": kind, "unit": unit, "zone": zone, "overdue": overdue, "q": q}
-        query = queries.task_list(actor, now=rt.now(), status=status, sort=sort, dialect=dialect, **filters)
-        rows = _summaries(rt, session.exec(query.offset(offset).limit(limit)).all())
-        page: dict[str, Any] = {"tasks": rows, "limit": limit, "offset": offset, "sort": sort}
-        if count:
-            every = queries.task_list(actor, now=rt.now(), dialect=dialect, **filters)
-            tally = queries.state_tally(session, every.whereclause)
-            page["counts"] = tally
-            page["total"] = tally.get(status, 0) if status else sum(tally.values())
-        return page
+        found = queries.listing(session, actor_of(rt, session, who), filters, now=rt.now(), sort=sort,
+                                dialect=dialect)  # fmt: skip
+        rows = _summaries(rt, session.exec(found.query.offset(offset).limit(limit)).all())
+        tally = found.tally
+        return {"tasks": rows, "limit": limit, "offset": offset, "sort": sort, "counts": tally.counts,
+                "total": tally.total, "total_exact": tally.exact}  # fmt: skip
 
 
-def count_open(rt: Runtime, who: Who, **filters: Any) -> dict[str, Any]:
-    """Open tasks ``who`` may see (and ``filters`` of ``list_tasks`` keep) by deadline state: in all,
-    per zone, per unit, per (zone, unit)."""
+def count_open(rt: Runtime, who: Who, filters: TaskFilters = TaskFilters()) -> dict[str, Any]:
+    """Open tasks ``who`` may see (and ``filters`` keep) by deadline state: in all, per zone, per
+    unit, per (zone, unit)."""
     with rt.work(read_only=True) as session:
-        query = queries.task_list(actor_of(rt, session, who), now=rt.now(), **filters)
+        query = queries.task_list(actor_of(rt, session, who), filters, now=rt.now())
         return deadline_counts(session, query.whereclause, now=rt.now())
 
 
 def triage(rt: Runtime, user: User, *, limit: int = 500) -> list[dict[str, Any]]:
-    """Items waiting for a person (triage, returned), oldest first, with why they wait."""
+    """Items waiting for a person (triage, returned), oldest first, with why they wait: the routing's
+    reason, and for a returned task who returned it and why (``returned_by``, ``return_reason``)."""
     with rt.work(read_only=True) as session:
         rows = session.exec(queries.triage_list(actor_of(rt, session, user)).limit(limit)).all()
-        return [
-            {**summary, "reason": t.reason} for t, summary in zip(rows, _summaries(rt, rows), strict=True)
-        ]
+        returns = queries.last_returns(session, [t.id for t in rows if t.status == TaskStatus.returned])
+        items = []
+        for t, summary in zip(rows, _summaries(rt, rows), strict=True):
+            by, why = returns.get(t.id or 0, (None, None))
+            items.append({**summary, "reason": t.reason, "returned_by": by, "return_reason": why})
+        return items
 
 
 def verify_queue(rt: Runtime, user: User, *, limit: int = 200) -> list[dict[str, Any]]:
@@ -222,7 +217,7 @@ def pending_extensions(rt: Runtime, user: User, *, limit: int = 100) -> list[dic
 
 def overdue_by_unit(rt: Runtime, user: User, *, limit: int = 200) -> dict[str, list[dict[str, Any]]]:
     """Overdue and escalated open tasks, most urgent first, grouped by handling unit."""
-    rows = list_tasks(rt, user, overdue=True, limit=limit)
+    rows = list_tasks(rt, user, TaskFilters(overdue=True), limit=limit)
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(row["handler_unit"] or "", []).append(row)

@@ -84,3 +84,60 @@ def test_search_finds_a_ledger_number_or_words_of_the_summary(desk: Desk) -> Non
     # what the searcher may not see stays out of the results
     other = listing(desk, login="xu.dongsheng", q=ledger)
     assert other["tasks"] == [] and other["total"] == 0
+
+
+def test_every_way_of_seeing_a_task_is_counted_once(desk: Desk, engine: sa.Engine) -> None:
+    """The counts add up each way a person sees tasks apart (their zone, their unit as handler or
+    verifier, assisting units, assisting people); a task seen several ways counts once."""
+    from tests.integration.tasking import make_user
+
+    headers = make_user(engine, "multi.role", "SHI1", "zone_leader")  # zone 1's leader …
+    with unit_of_work(engine) as s:  # … who also handles and verifies for the first room
+        s.execute(sa.text("UPDATE users SET roles = :r WHERE login = 'multi.role'"),
+                  {"r": '["zone_leader", "handler", "verifier"]'})  # fmt: skip
+    ids = desk.tasks([factories.complaint() for _ in range(8)])
+    set_state(desk, ids[0], zone_code="Z9", handler_unit="SHI1")  # as handler only
+    set_state(desk, ids[1], zone_code="Z9", verifier_unit="SHI1", handler_unit="X")  # as verifier only
+    set_state(desk, ids[2], zone_code="Z9", handler_unit="X", verifier_unit="X", assisting_units='["SHI1"]')
+    set_state(desk, ids[3], zone_code="Z9", handler_unit="X", verifier_unit="X",
+              assisting_logins='["multi.role"]', status="closed")  # fmt: skip
+    set_state(desk, ids[4], zone_code=None, handler_unit="SHI1", verifier_unit="SHI1", status="triage")
+    set_state(desk, ids[5], zone_code="Z9", handler_unit="X", verifier_unit="X")  # not theirs
+    # ids[6], ids[7]: zone 1 (大兴镇), verified by SHI1: seen two ways, counted once
+    r = desk.http.get(f"{desk.api}/api/v1/tasks", params={"limit": 500}, headers=headers)
+    body = r.json()
+    assert {t["id"] for t in body["tasks"]} == set(ids) - {ids[5]}
+    assert body["total"] == 7 and body["total_exact"] is True
+    assert body["counts"] == {"dispatched": 5, "closed": 1, "triage": 1}
+
+
+def test_a_search_with_too_many_matches_says_more_than(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond ``COUNT_CAP`` matches a search is not counted further: "more than", no counts per
+    state, still the most urgent first; a state tab under the cap is counted exactly again."""
+    from dispatcher.tasks import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    ids = desk.tasks([factories.complaint(summary=f"水压不足第{i}次") for i in range(5)])
+    set_state(desk, ids[3], deadline_state="escalated")
+    set_state(desk, ids[4], status="closed")
+    many = listing(desk, q="水压不足")
+    assert (many["total"], many["total_exact"], many["counts"]) == (3, False, {})
+    assert many["tasks"][0]["id"] == ids[3] and len(many["tasks"]) == 5
+    closed = listing(desk, q="水压不足", status="closed")
+    assert (closed["total"], closed["total_exact"], [t["id"] for t in closed["tasks"]]) == (1, True, [ids[4]])
+    few = listing(desk, q="水压不足第1次")
+    assert (few["total"], few["total_exact"], few["counts"]) == (1, True, {"dispatched": 1})
+    assert listing(desk, kind="complaint")["total_exact"] is False
+    assert (listing(desk, kind="clue")["total"], listing(desk, kind="clue")["total_exact"]) == (0, True)
+
+
+def test_short_words_are_found_wherever_they_are_and_a_rare_one_quickly(desk: Desk) -> None:
+    """One- and two-character words (no trigram): the characters and pairs of the summary."""
+    wage = desk.task(factories.complaint(summary="工地拖欠农民工工资"))
+    desk.task(factories.complaint())
+
+    def found(q: str) -> set[int]:
+        return {t["id"] for t in listing(desk, q=q)["tasks"]}
+
+    assert found("工资") == {wage} and found("欠") == {wage} and found("龙虾") == set()
+    assert found("拖欠 工资") == {wage} and found("工资 补贴") == set()

@@ -216,7 +216,7 @@ def test_every_revision_migrates_with_data_in_the_tables_and_0004_gives_clues_th
     assert keys["e1"] and keys["e1"] == keys["e2"] and keys["e4"] is None  # the same subject, hashed
     with engine.connect() as conn:
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert head == "0007"
+    assert head == "0008"
 
 
 def test_0005_reads_the_report_history_back_from_the_rows(fresh_url: str) -> None:
@@ -284,8 +284,12 @@ def test_the_models_and_the_migrations_describe_the_same_schema(fresh_url: str) 
     with get_engine(fresh_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     kept = {"paused_workdays", "paused_seconds", "clock_used_seconds", "clock_started_at"}
-    # the search index lives beside the models: pg_trgm GIN indexes, SQLite's FTS5 table (0006)
-    search = {"ix_tasks_summary_trgm", "ix_tasks_ledger_no_trgm", "ix_tasks_urgency"}
+    # beside the models: the pg_trgm GIN indexes (0006, 0008), SQLite's FTS5 table (0006), the urgency
+    # expression index (0007)
+    search = {
+        "ix_tasks_summary_trgm", "ix_tasks_ledger_no_trgm", "ix_tasks_urgency", "ix_tasks_summary_grams",
+        "ix_tasks_assisting_units_trgm", "ix_tasks_assisting_logins_trgm",
+    }  # fmt: skip
 
     def expected(d: Any) -> bool:
         if d[0] == "remove_column" and d[3].name in kept:
