@@ -270,14 +270,31 @@ FIELDS: dict[str, str] = {
 }
 
 
+def _file_problem(message: str) -> str:
+    if message == "empty":
+        return "文件是空的"
+    if message == "too large":
+        return "文件超过大小上限"
+    if message.startswith("type"):
+        return "文件类型不支持：只接受照片（JPG、PNG）、PDF、Word（.docx）和 Excel（.xlsx），按文件内容判断"
+    return "请选择要上传的文件"
+
+
 def refusal(exc: DispatchError, what: str) -> str:
     """A refusal of the core (409, 403, 404, 422…) as one sentence in Chinese for a flash message."""
     details: Any = exc.details
     if isinstance(exc, ValidationFailed):
+        for d in details or []:
+            if isinstance(d, dict) and d.get("path") == "file":  # an attachment: say what is wrong with it
+                return f"{what}未完成：{_file_problem(str(d.get('message', '')))}。"
         paths = [d.get("path", "") for d in details or [] if isinstance(d, dict)]
         names = "、".join(dict.fromkeys(FIELDS.get(p, p) for p in paths if p)) or "填写内容"
         return f"{what}未完成：请检查{names}。"
     if isinstance(exc, Conflict):
+        if isinstance(details, dict) and "attachments" in details:
+            return f"{what}未完成：该任务的附件已达上限（{details['attachments']} 个）。"
+        if isinstance(details, dict) and details.get("current") == "closed" and "allowed" not in details:
+            return f"{what}未完成：任务已办结，不能再添加。"
         if isinstance(details, dict) and "allowed" in details:
             allowed = "、".join(MOVES.get(m, m) for m in details["allowed"]) or "无"
             state = STATES.get(details.get("current", ""), details.get("current", ""))

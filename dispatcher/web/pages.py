@@ -30,6 +30,7 @@ from dispatcher.tasks import service
 from dispatcher.tasks.access import roles_of
 from dispatcher.tasks.commands import DecideBody, ExtendBody, RevealBody
 from dispatcher.tasks.lifecycle import Move
+from dispatcher.tasks.queries import TaskFilters
 from dispatcher.web import labels
 from dispatcher.web.forms import FORMS, WEB_MOVES, move_body
 from dispatcher.web.render import flash, identity_rows, outcome_rows, payload_rows, render
@@ -104,17 +105,16 @@ PAGE_SIZE = 50
 def _inbox(
     services: Services, user: User, filters: dict[str, Any], page_no: int
 ) -> tuple[Org | None, dict[str, Any], list[dict[str, Any]]]:
-    listing = service.browse_tasks(
-        services,
-        user,
+    chosen = TaskFilters(
         status=filters["status"] or None,
         kind=filters["kind"] or None,
         unit=filters["unit"] or None,
         overdue=True if filters["overdue"] else None,
         q=filters["q"] or None,
-        sort=filters["sort"],
-        limit=PAGE_SIZE,
-        offset=(page_no - 1) * PAGE_SIZE,
+    )
+    offset = (page_no - 1) * PAGE_SIZE
+    listing = service.browse_tasks(
+        services, user, chosen, sort=filters["sort"], limit=PAGE_SIZE, offset=offset
     )
     return service.org(services), listing, notices.notifications_for(services, user, limit=5)
 
@@ -143,10 +143,13 @@ async def inbox(
     number = form_int(page_no or "1", low=1, high=100_000) or 1
     org, listing, notes = await run_in_threadpool(_inbox, services, user, filters, number)
     pages = max(1, -(-listing["total"] // PAGE_SIZE))
+    if not listing["total_exact"]:  # "more than 2,000": one more page while this one is full
+        pages = max(pages, number + (len(listing["tasks"]) == PAGE_SIZE))
     name = "_task_list.html" if request.headers.get("hx-request") else "inbox.html"
     return page(
         request, services, user, name, org=org, tasks=listing["tasks"], notifications=notes,
         filters=filters, counts=listing["counts"], total=listing["total"], page_no=min(number, pages),
+        exact=listing["total_exact"],
         pages=pages, query=_query_of(filters), query_with=lambda **c: _query_of(filters, **c),
         title="我的任务",
     )  # fmt: skip

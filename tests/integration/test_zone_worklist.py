@@ -3,6 +3,7 @@ how long it waited, overdue items by unit; every action returns to the list."""
 
 from __future__ import annotations
 
+import httpx
 import sqlalchemy as sa
 
 from dispatcher.db import unit_of_work
@@ -35,12 +36,18 @@ def test_the_worklist_shows_and_acts_on_what_waits_for_the_zone_leader(
             else sa.text("UPDATE tasks SET updated_at = datetime(created_at, '-3 days') WHERE id = :id"),
             {"id": lost},
         )
-    _, password = add_staff(engine, loaded_org, "han.zhiyuan", "SHI1", "zone_leader")
+    token, password = add_staff(engine, loaded_org, "han.zhiyuan", "SHI1", "zone_leader")
     client, csrf = web_login(api_url, "han.zhiyuan", password)
 
     page = client.get("/zone").text
     assert "需现场复核" in page and "5 天" in page  # the extension, with its reason
     assert "路灯损坏无人维修" in page and "3 天" in page  # the triage item, what and how long
+    assert "退回理由：</strong>不属本镇管辖" in page  # and why the unit gave it back
+    leader = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{api_url}/api/v1/triage", headers=leader, timeout=30).json()["tasks"]
+    assert [(i["id"], i["return_reason"], i["returned_by"]) for i in listed] == [
+        (lost, "不属本镇管辖", "deng.xiaoming")
+    ]
     assert "低保名单公示不及时" in page  # overdue, under its unit
 
     approve = page.split(f'action="/tasks/{asked}/extensions/')[1].split('"')[0]
