@@ -105,7 +105,7 @@ class Event(SQLModel, table=True):
     kind: str = Field(max_length=32, index=True)
     ledger_no: str = Field(max_length=32, unique=True)
     received_at: datetime = utc_column()
-    accepted_at: datetime = utc_column()
+    accepted_at: datetime = utc_column(index=True)
     #: HMAC of the canonical body: tells a retry from a different event under the same key.
     content_hash: str = Field(max_length=64)
     #: The payload without personal identity (reporter, complainant, contact).
@@ -116,7 +116,7 @@ class Event(SQLModel, table=True):
     #: Outbox: when the relay should enqueue this event again if it is still not routed (NULL once routed).
     relay_after: datetime | None = utc_column(nullable=True, index=True)
     relay_attempts: int = 0
-    routed_at: datetime | None = utc_column(nullable=True)
+    routed_at: datetime | None = utc_column(nullable=True, index=True)
     #: 廉政档案: keyed hashes (never plain text) of the subject (name and unit) and of the unit an
     #: item is about, so that earlier items about the same person or unit can be found.
     subject_key: str | None = Field(default=None, max_length=64, index=True)
@@ -153,7 +153,7 @@ class Task(SQLModel, table=True):
     #: Staff logins that must never handle or verify this task (回避).
     recused_logins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     received_at: datetime = utc_column(index=True)
-    created_at: datetime = utc_column()
+    created_at: datetime = utc_column(index=True)
     dispatched_at: datetime | None = utc_column(nullable=True)
     updated_at: datetime = utc_column()
     #: Optimistic concurrency: every move bumps it; a stale writer loses.
@@ -271,7 +271,7 @@ class SupervisionOrder(SQLModel, table=True):
     days_over: int = 0
     #: Who was told: ``handler_unit``, ``zone_leader`` or ``commission``.
     notified: str = Field(max_length=32)
-    created_at: datetime = utc_column()
+    created_at: datetime = utc_column(index=True)
 
 
 class ClueStage(SQLModel, table=True):
@@ -515,3 +515,49 @@ class AttachmentDownload(SQLModel, table=True):
     attachment_id: int = Field(foreign_key="attachments.id", index=True)
     login: str = Field(max_length=64)
     at: datetime = utc_column()
+
+
+class OncallAction(SQLModel, table=True):
+    """What on-call staff did (retry a dead letter, purge one, retry a webhook, route by hand): who, when."""
+
+    __tablename__ = "oncall_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_column(index=True)
+    login: str = Field(max_length=64)
+    #: ``dead_letter.retry | dead_letter.retry_all | dead_letter.purge | webhook.retry``
+    action: str = Field(max_length=32)
+    #: What it was done to (a message id, a notification id), or empty for "all".
+    target: str = Field(default="", max_length=64)
+    #: The outcome in words (``3 条已重新入队``).
+    detail: str = Field(default="", max_length=500)
+
+
+class AlertState(SQLModel, table=True):
+    """Whether an alert rule is firing now; changed by compare-and-set, so a start or an end is
+    announced once however many processes check (and a restart does not announce it again)."""
+
+    __tablename__ = "alert_states"
+
+    rule: str = Field(primary_key=True, max_length=32)
+    firing: bool = False
+    since: datetime | None = utc_column(nullable=True)
+    message: str = Field(default="", sa_column=Column(sa.Text, nullable=False, server_default=""))
+
+
+class AlertEvent(SQLModel, table=True):
+    """One start (``fired``) or end (``cleared``) of an alert, and its delivery to the on-call webhook."""
+
+    __tablename__ = "alert_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=32, index=True)
+    #: ``fired | cleared``
+    change: str = Field(max_length=8)
+    at: datetime = utc_column(index=True)
+    message: str = Field(sa_column=Column(sa.Text, nullable=False))
+    #: ``none`` (no webhook configured), ``pending``, ``delivered``, ``failed``
+    delivery: str = Field(default="none", max_length=16, index=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    next_try_at: datetime | None = utc_column(nullable=True)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from dispatcher.db import unit_of_work
+from dispatcher.oncall.broker import Broker
 from dispatcher.org.model import Org
 from dispatcher.org.store import org_in_force
 from dispatcher.security import IdentityBox
@@ -27,8 +28,9 @@ from dispatcher.wallclock import Now, utcnow
 log = logging.getLogger(__name__)
 
 
-class Queue(Protocol):
-    """The messages the core hands to the workers (implemented by ``workers.broker.Enqueuer``)."""
+class Queue(Broker, Protocol):
+    """The messages the core hands to the workers, and what on-call staff read of the broker
+    (implemented by ``workers.broker.Enqueuer``)."""
 
     def route_events(self, event_ids: Sequence[str]) -> None:
         """Ask the workers to route these events into tasks."""

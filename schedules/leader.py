@@ -21,11 +21,9 @@ import redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
+from workers.names import leader_key
+
 log = logging.getLogger(__name__)
-
-
-def leader_key(namespace: str) -> str:
-    return f"{namespace}:scheduler:leader"
 
 
 def current_leader(client: redis.Redis, namespace: str) -> str | None:

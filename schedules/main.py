@@ -6,6 +6,7 @@ Every scheduler replica runs the same APScheduler; only the one holding the Redi
 - every few seconds: the outbox relay (events committed but not routed), the deadline sweep
   (tasks whose next check has come → the supervision actor), the webhook relay (deliveries
   whose enqueue was lost), the feedback expiry (回访期满 → closed as "no response");
+- on every replica, leading or not, every ``alerts.check_seconds``: the on-call alert check;
 - the monthly triggers, cron expressions from the policy in its timezone (``schedules:``): the
   report on the 1st, the dispatch meeting and the training on the first working day. A trigger
   only asks (a ``(job, period)`` row and a message); the work runs on the workers, once;
@@ -32,6 +33,7 @@ from dispatcher.monthly.periods import schedule_of
 from dispatcher.monthly.runs import Trigger
 from dispatcher.monthly.service import request_due
 from dispatcher.notify.service import relay_webhooks
+from dispatcher.oncall.service import check_alerts
 from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
 from dispatcher.supervision.policy import announce_calendar
@@ -95,6 +97,12 @@ def build_scheduler(runtime: Runtime, leadership: Leadership | None = None) -> B
             Job(job.value, runtime, _monthly(Trigger.cron), leadership), cron, id=job.value, max_instances=1,
             coalesce=True, misfire_grace_time=3600,
         )  # fmt: skip
+    # Every replica checks the alerts, the standbys too: "no scheduler leads" is theirs to notice, and
+    # the database's compare-and-set announces each start and end once however many check.
+    scheduler.add_job(
+        Job("alerts", runtime, check_alerts, None), "interval", seconds=policy.alerts.check_seconds,
+        id="alerts", max_instances=1, coalesce=True,
+    )  # fmt: skip
     if leadership is not None:
         catch_up = Job("monthly-catch-up", runtime, _monthly(Trigger.catch_up), None)
 

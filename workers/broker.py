@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
 import redis
@@ -11,6 +16,7 @@ from dramatiq.middleware import Middleware
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from dispatcher.oncall.broker import DeadLetter, QueueDepth, WorkerBeat
 from dispatcher.settings import Settings
 from workers.names import (
     ALL_QUEUES,
@@ -23,6 +29,7 @@ from workers.names import (
     RUN_MONTHLY,
     SUPERVISE_TASK,
     SUPERVISION_QUEUE,
+    leader_key,
 )
 
 
@@ -136,9 +143,138 @@ class Enqueuer:
         """Messages waiting in the routing queue (not counting those being worked on)."""
         return int(self.broker.do_qsize(ROUTING_QUEUE))  # type: ignore[attr-defined]
 
+    # -- what on-call staff see (``dispatcher.oncall.broker.Broker``) --------------------------------
+    # The keys are dramatiq's Redis layout (``dramatiq/brokers/redis/dispatch.lua``): per queue a list
+    # of ready ids and a hash of their messages (which also holds the fetched, unacknowledged ones), the
+    # same pair for the delay queue ``<queue>.DQ``, and a sorted set plus hash of dead letters
+    # ``<queue>.XQ``; a sorted set of worker heartbeats.
+
+    def _key(self, name: str) -> str:
+        return f"{self.broker.namespace}:{name}"  # type: ignore[attr-defined]
+
+    @property
+    def _redis(self) -> Any:  # redis-py's answers are typed loosely (bytes | str | int …)
+        return self.broker.client  # type: ignore[attr-defined]
+
+    def depths(self) -> list[QueueDepth]:
+        pipe = self._redis.pipeline(transaction=False)
+        for queue in ALL_QUEUES:
+            pipe.llen(self._key(queue))
+            pipe.hlen(self._key(f"{queue}.msgs"))
+            pipe.hlen(self._key(f"{queue}.DQ.msgs"))
+            pipe.zcard(self._key(f"{queue}.XQ"))
+        counts = pipe.execute()
+        depths = []
+        for i, queue in enumerate(ALL_QUEUES):
+            ready, held, delayed, dead = (int(n) for n in counts[4 * i : 4 * i + 4])
+            depths.append(QueueDepth(queue, ready, delayed, max(0, held - ready), dead))
+        return depths
+
+    def workers(self) -> list[WorkerBeat]:
+        beats = self._redis.zrange(self._key("__heartbeats__"), 0, -1, desc=True, withscores=True)
+        names = self._redis.hgetall(self._key(WORKER_NAMES))
+        timeout = self.broker.heartbeat_timeout  # type: ignore[attr-defined]
+        now_ms = datetime.now(UTC).timestamp() * 1000
+        found = []
+        for raw, score in beats:
+            worker = raw.decode() if isinstance(raw, bytes) else str(raw)
+            name = names.get(raw) or names.get(worker.encode())
+            seen = datetime.fromtimestamp(score / 1000, UTC)
+            label = name.decode() if isinstance(name, bytes) else worker[:8]
+            found.append(WorkerBeat(worker, label, seen, now_ms - score < timeout))
+        return found
+
+    def leader(self) -> str | None:
+        value = self._redis.get(leader_key(self.broker.namespace))  # type: ignore[attr-defined]
+        return value.decode() if isinstance(value, bytes) else None
+
+    def dead_letters(self, limit: int = 200) -> list[DeadLetter]:
+        letters = []
+        for queue in ALL_QUEUES:
+            ids = self._redis.zrange(self._key(f"{queue}.XQ"), 0, limit - 1, desc=True, withscores=True)
+            if not ids:
+                continue
+            bodies = self._redis.hmget(self._key(f"{queue}.XQ.msgs"), [i for i, _ in ids])
+            for (raw_id, score), body in zip(ids, bodies, strict=True):
+                if body is None:
+                    continue
+                letters.append(_dead_letter(queue, raw_id.decode(), body, score))
+        letters.sort(key=lambda d: d.dead_since, reverse=True)
+        return letters[:limit]
+
+    def _find_dead(self, message_id: str) -> tuple[str, bytes] | None:
+        for queue in ALL_QUEUES:
+            body = self._redis.hget(self._key(f"{queue}.XQ.msgs"), message_id)
+            if body is not None:
+                return queue, body
+        return None
+
+    def retry_dead(self, message_id: str | None = None) -> int:
+        if message_id is None:
+            return sum(self.retry_dead(d.id) for d in self.dead_letters(limit=10_000))
+        found = self._find_dead(message_id)
+        if found is None:
+            return 0
+        queue, body = found
+        message = dramatiq.Message.decode(body)
+        options = {k: v for k, v in message.options.items() if k not in RETRY_STATE}
+        # Enqueued first, removed from the dead letters second: a crash in between leaves a
+        # duplicate (harmless, every actor is idempotent), never a loss.
+        self.broker.enqueue(message.copy(options=options))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrem(self._key(f"{queue}.XQ"), message_id)
+        pipe.hdel(self._key(f"{queue}.XQ.msgs"), message_id)
+        pipe.execute()
+        return 1
+
+    def purge_dead(self, message_id: str) -> bool:
+        found = self._find_dead(message_id)
+        if found is None:
+            return False
+        queue = found[0]
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrem(self._key(f"{queue}.XQ"), message_id)
+        pipe.hdel(self._key(f"{queue}.XQ.msgs"), message_id)
+        removed = pipe.execute()
+        return bool(removed[0])
+
+    def name_worker(self) -> None:
+        """Tell on-call staff who this worker process is (its heartbeats carry only a random id)."""
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hset(
+                self._key(WORKER_NAMES), self.broker.broker_id,  # type: ignore[attr-defined]
+                f"{socket.gethostname()}:{os.getpid()}",
+            )  # fmt: skip
+
     def ping(self) -> bool:
         """Whether Redis answers (``/readyz``)."""
         return bool(self.broker.client.ping())  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.broker.close()
+
+
+#: Hash of worker id → ``host:pid``, written by each worker process at start.
+WORKER_NAMES = "__worker_names__"
+#: What the Retries middleware adds to a message as it fails; a dead letter retried starts afresh.
+RETRY_STATE = frozenset({"retries", "traceback", "requeue_timestamp"})
+
+
+def _dead_letter(queue: str, message_id: str, body: bytes, score: float) -> DeadLetter:
+    try:
+        message = dramatiq.Message.decode(body)
+    except Exception as exc:  # an unreadable message is still shown, so it can be purged
+        return DeadLetter(message_id, queue, "?", [], 0, f"unreadable message: {exc}", "",
+                          datetime.fromtimestamp(score / 1000, UTC))  # fmt: skip
+    trace = str(message.options.get("traceback") or "")
+    last = next((line for line in reversed(trace.strip().splitlines()) if line.strip()), "")
+    return DeadLetter(
+        id=message_id,
+        queue=queue,
+        actor=message.actor_name,
+        args=list(message.args),
+        retries=int(message.options.get("retries", 0)),
+        error=last[:500],
+        traceback=trace[-4000:],
+        dead_since=datetime.fromtimestamp(score / 1000, UTC),
+    )

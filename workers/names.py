@@ -28,3 +28,8 @@ RUN_MONTHLY = "run_monthly"
 
 #: Every queue a worker consumes by default.
 ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE, SUPERVISION_QUEUE, MONTHLY_QUEUE)
+
+
+def leader_key(namespace: str) -> str:
+    """The Redis key holding the scheduler leader's name (``schedules.leader``; read by on-call)."""
+    return f"{namespace}:scheduler:leader"

@@ -15,6 +15,8 @@ from dispatcher.http.auth import require_roles
 from dispatcher.http.openapi import json_errors
 from dispatcher.http.state import Services, ServicesDep
 from dispatcher.models import User
+from dispatcher.oncall.metrics import exposition
+from dispatcher.oncall.service import queue_state
 
 router = APIRouter(tags=["health"])
 
@@ -66,5 +68,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         **json_errors(401, 403),
     },
 )
-async def metrics(_: Annotated[User, Depends(require_roles(Role.oncall, Role.admin))]) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(
+    _: Annotated[User, Depends(require_roles(Role.oncall, Role.admin))], services: ServicesDep
+) -> Response:
+    """This process's counters, then every figure of the on-call console (``oncall.metrics``)."""
+    state = await run_in_threadpool(queue_state, services)
+    return Response(generate_latest() + exposition(state), media_type=CONTENT_TYPE_LATEST)

@@ -36,12 +36,13 @@ def _database_hint(exc: Exception) -> str:
 
 
 def _register() -> None:
-    from dispatcher.cli import admin, data, monthly, procs
+    from dispatcher.cli import admin, data, monthly, oncall, procs
 
     admin.register(app)
     procs.register(app)
     data.register(app)
     monthly.register(app)
+    oncall.register(app)
 
 
 def main() -> None:

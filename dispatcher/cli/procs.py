@@ -37,8 +37,8 @@ def api(
     # default): otherwise anyone could pick the address the login throttle counts.
     trusted = ",".join(services.settings.proxies)
     uvicorn.run(
-        create_app(services=services), host=host, port=port, log_level="warning", access_log=False,
-        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+        create_app(services=services, watch_alerts=True), host=host, port=port, log_level="warning",
+        access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
     )  # fmt: skip
 
 

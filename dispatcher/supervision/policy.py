@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from dispatcher.enums import EVENT_KINDS, Stage, TaskKind
 from dispatcher.monthly.policy import MeetingPolicy, Ranking, Schedules, TrainingPolicy
+from dispatcher.oncall.policy import AlertPolicy
 from dispatcher.supervision.calendar import WorkCalendar, YearOverride
 from dispatcher.supervision.deadlines import DayKind, Frame, OfficeHours, TimeLimit, due_at
 from dispatcher.wallclock import known_timezone
@@ -195,6 +196,8 @@ class TimePolicy(_Strict):
     ranking: Ranking = Ranking()
     meeting: MeetingPolicy = MeetingPolicy()
     training: TrainingPolicy = TrainingPolicy()
+    #: When on-call staff are alerted, and where (``dispatcher.oncall.policy``).
+    alerts: AlertPolicy = AlertPolicy()
     #: ``DISPATCH_FEEDBACK_WINDOW_DAYS``: a fixed feedback window overriding every kind's feedback
     #: clock (set by the bootstrap, never from the file; see ``with_feedback_window``).
     _feedback_window: timedelta | None = PrivateAttr(default=None)

@@ -19,6 +19,7 @@ from dispatcher.monthly.meeting import agenda_for, decisions_of, meeting_of
 from dispatcher.monthly.training import attendance_of, training_of
 from dispatcher.notify.webhooks import pending_webhooks
 from dispatcher.org.model import Org
+from dispatcher.routing.conflict import designation_refusal
 from dispatcher.runtime import Runtime
 from dispatcher.supervision.status import deadline_counts
 from dispatcher.tasks import attachments, extensions, queries
@@ -139,17 +140,38 @@ def count_open(rt: Runtime, who: Who, filters: TaskFilters = TaskFilters()) -> d
         return deadline_counts(session, query.whereclause, now=rt.now())
 
 
-def triage(rt: Runtime, user: User, *, limit: int = 500) -> list[dict[str, Any]]:
+def triage(rt: Runtime, user: User, *, limit: int = 500, choices: bool = False) -> list[dict[str, Any]]:
     """Items waiting for a person (triage, returned), oldest first, with why they wait: the routing's
-    reason, and for a returned task who returned it and why (``returned_by``, ``return_reason``)."""
+    reason, and for a returned task who returned it and why (``returned_by``, ``return_reason``).
+
+    ``choices``: each item also lists the units it may be routed to (``choices``: rule 5, 回避,
+    already applied), for one-click routing on the on-call console.
+    """
     with rt.work(read_only=True) as session:
         rows = session.exec(queries.triage_list(actor_of(rt, session, user)).limit(limit)).all()
         returns = queries.last_returns(session, [t.id for t in rows if t.status == TaskStatus.returned])
+        directory = rt.org(session) if choices else None
         items = []
         for t, summary in zip(rows, _summaries(rt, rows), strict=True):
             by, why = returns.get(t.id or 0, (None, None))
-            items.append({**summary, "reason": t.reason, "returned_by": by, "return_reason": why})
+            item = {**summary, "reason": t.reason, "returned_by": by, "return_reason": why}
+            if choices:
+                item["choices"] = _routable(session, t, directory)
+            items.append(item)
         return items
+
+
+def _routable(session: Session, task: Task, org: Org | None) -> list[str]:
+    """Units ``task`` may be routed to by hand: every unit rule 5 does not exclude."""
+    if org is None:
+        return []
+    event = session.get(Event, task.event_id) if task.event_id else None
+    payload = event.payload if event is not None else {}
+    return [
+        u.code
+        for u in org.units
+        if designation_refusal(task.kind, payload, org, u.code, recused=task.recused_logins) is None
+    ]
 
 
 def verify_queue(rt: Runtime, user: User, *, limit: int = 200) -> list[dict[str, Any]]:

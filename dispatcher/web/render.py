@@ -83,6 +83,23 @@ def _localtime(context: Any, value: datetime | str | None) -> str:
 templates.env.filters["localtime"] = _localtime
 
 
+def age(seconds: float | None) -> str:
+    """A waiting time as a person says it: ``45 秒``, ``12 分钟``, ``3 小时 5 分``, ``2 天 4 小时``."""
+    if seconds is None:
+        return "—"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} 秒"
+    if whole < 3600:
+        return f"{whole // 60} 分钟"
+    if whole < 86400:
+        return f"{whole // 3600} 小时 {whole % 3600 // 60} 分"
+    return f"{whole // 86400} 天 {whole % 86400 // 3600} 小时"
+
+
+templates.env.filters["age"] = age
+
+
 def flash(request: Request, level: str, text: str) -> None:
     """A message shown once on the next page (``ok`` or ``error``)."""
     session = session_of(request)
@@ -97,7 +114,14 @@ def staff_names(org: Org | None) -> dict[str, str]:
     return {s.login: s.name for s in org.staff} if org is not None else {}
 
 
+#: Pages that show the calendar-gap banner: the on-call console and the admin's (issue 9); a handler
+#: cannot act on it, so their screens stay quiet.
+CALENDAR_PAGES = ("/queue", "/dead-letters", "/alerts", "/admin")
+
+
 def _calendar_warning(request: Request) -> str | None:
+    if not request.url.path.startswith(CALENDAR_PAGES):
+        return None
     services: Any = getattr(request.app.state, "services", None)
     if not hasattr(services, "calendar_warning"):  # tests may serve a placeholder
         return None

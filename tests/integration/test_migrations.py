@@ -216,7 +216,7 @@ def test_every_revision_migrates_with_data_in_the_tables_and_0004_gives_clues_th
     assert keys["e1"] and keys["e1"] == keys["e2"] and keys["e4"] is None  # the same subject, hashed
     with engine.connect() as conn:
         head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert head == "0008"
+    assert head == "0009"
 
 
 def test_0005_reads_the_report_history_back_from_the_rows(fresh_url: str) -> None:
