@@ -215,6 +215,9 @@ def worker(broker: object) -> Iterator[object]:
     """An in-process dramatiq worker consuming the test's namespace."""
     import dramatiq
 
+    from workers.broker import Enqueuer
+
+    Enqueuer(broker).name_worker()  # type: ignore[arg-type]  # as workers.main does: on-call counts it
     w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # type: ignore[arg-type]
     w.start()
     yield w

@@ -171,17 +171,25 @@ class Enqueuer:
         return depths
 
     def workers(self) -> list[WorkerBeat]:
+        # dramatiq records a heartbeat for every broker command, an API's enqueue or the relay's queue
+        # size included: only the ids a worker process named at start (``name_worker``) are workers.
         beats = self._redis.zrange(self._key("__heartbeats__"), 0, -1, desc=True, withscores=True)
-        names = self._redis.hgetall(self._key(WORKER_NAMES))
+        names = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in
+                 self._redis.hgetall(self._key(WORKER_NAMES)).items()}  # fmt: skip
         timeout = self.broker.heartbeat_timeout  # type: ignore[attr-defined]
         now_ms = datetime.now(UTC).timestamp() * 1000
         found = []
         for raw, score in beats:
             worker = raw.decode() if isinstance(raw, bytes) else str(raw)
-            name = names.get(raw) or names.get(worker.encode())
+            name = names.pop(worker, None)
+            if name is None:
+                continue
             seen = datetime.fromtimestamp(score / 1000, UTC)
-            label = name.decode() if isinstance(name, bytes) else worker[:8]
+            label = name.decode() if isinstance(name, bytes) else str(name)
             found.append(WorkerBeat(worker, label, seen, now_ms - score < timeout))
+        if names:  # workers whose heartbeats dramatiq's maintenance already removed: long gone
+            with contextlib.suppress(redis.RedisError):
+                self._redis.hdel(self._key(WORKER_NAMES), *names)
         return found
 
     def leader(self) -> str | None:

@@ -1,0 +1,63 @@
+"""Alerts with real processes (issue 9): every worker stopped → "no live worker" is posted once; the
+workers back → "cleared" once — while a scheduler and an API server both check every second."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from dispatcher.notify.webhooks import sign
+from dispatcher.org.model import Org
+from tests.e2e.conftest import e2e_env
+from tests.integration.test_webhooks import Receiver
+from tests.support import wait_for
+
+SECRET = "oncall-secret-e2e-0123"
+pytestmark = pytest.mark.e2e
+
+
+def _changes(receiver: Receiver, rule: str) -> list[str]:
+    return [json.loads(r.body)["change"] for r in receiver.received() if json.loads(r.body)["rule"] == rule]
+
+
+def test_stopping_every_worker_alerts_once_and_their_return_clears_it_once(
+    tmp_path: Path, database_url: str, engine: sa.Engine, loaded_org: Org, redis_url: str,
+    broker_namespace: str, make_stack,
+) -> None:  # fmt: skip
+    with Receiver() as receiver:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "alerts:\n  check_seconds: 1\n  no_worker_seconds: 3\n"
+            f"  webhook: {{url: '{receiver.url}/oncall', secret_env: ONCALL_SECRET}}\n",
+            encoding="utf-8",
+        )
+        env = e2e_env(
+            tmp_path / "data", DISPATCH_DATABASE_URL=database_url, DISPATCH_REDIS_URL=redis_url,
+            DISPATCH_BROKER_NAMESPACE=broker_namespace, DISPATCH_POLICY_FILE=str(policy),
+            ONCALL_SECRET=SECRET,
+        )  # fmt: skip
+        stack = make_stack(env)
+        worker = stack.worker("-p", "1", "-t", "2", name="worker-1")  # first: no alert about workers
+        stack.api()  # checks alerts too
+        stack.start("scheduler", "scheduler")
+        time.sleep(3)  # the first checks, with a worker alive: no alert about workers
+        assert _changes(receiver, "no_worker") == []
+
+        os.killpg(worker.pid, signal.SIGTERM)  # every worker process stops
+        worker.wait(timeout=30)
+        wait_for(lambda: _changes(receiver, "no_worker"), timeout=30, what="the no-worker alert")
+        stack.worker("-p", "1", "-t", "2", name="worker-2")
+        wait_for(lambda: len(_changes(receiver, "no_worker")) >= 2, timeout=30, what="the alert cleared")
+        time.sleep(3)  # several more checks by both processes: nothing new
+        assert _changes(receiver, "no_worker") == ["fired", "cleared"]
+        posts = [r for r in receiver.received() if json.loads(r.body)["rule"] == "no_worker"]
+    for post in posts:
+        assert post.headers["X-Dispatch-Signature"] == sign(SECRET, post.body)
+    assert "没有存活的工作进程" in json.loads(posts[0].body)["message"]
+    assert "已恢复" in json.loads(posts[1].body)["message"]
