@@ -45,7 +45,7 @@ class Queue(Broker, Protocol):
         """Ask the workers to work one monthly run (``monthly-report``, ``2026-10``)."""
 
     def routing_backlog(self) -> int:
-        """Routing messages waiting to be worked on."""
+        """Routing messages waiting to be fetched by a worker."""
 
     def ping(self) -> bool:
         """Whether the broker answers."""

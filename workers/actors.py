@@ -8,12 +8,15 @@ deliveries) on the same broker.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 
 from dispatcher.bootstrap import current_runtime
+from dispatcher.db import is_connection_error
 from dispatcher.monthly.periods import Job, Period
 from dispatcher.monthly.service import run_job
 from dispatcher.notify.service import deliver_webhook as deliver_webhook_now
@@ -31,6 +34,31 @@ from workers.names import (
     SUPERVISE_TASK,
     SUPERVISION_QUEUE,
 )
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(dramatiq.Retry):
+    """The database did not answer: retried with backoff, told in one log line, not a traceback
+    (a 10 s outage used to write hundreds of full tracebacks into the worker log)."""
+
+
+def quiet_outage(fn: Callable[..., None]) -> Callable[..., None]:
+    """Run ``fn``; a database outage becomes one warning line and a retry (issue 12)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            reason = f"{type(exc).__name__}: {first[0] if first else ''}"
+            log.warning("%s: the database does not answer, will retry (%s)", fn.__name__, reason)
+            raise DatabaseUnavailable(reason) from None
+
+    return run
 
 
 def route_events(event_ids: list[str]) -> None:
@@ -80,7 +108,7 @@ def declare_actors(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor[Any, Any
         name: dramatiq.actor(
             broker=broker, actor_name=name, queue_name=queue, max_retries=retries, min_backoff=1_000,
             max_backoff=60_000,
-        )(fn)
+        )(quiet_outage(fn))
         for name, queue, fn, retries in plan
     }  # fmt: skip
     actors[NOOP] = dramatiq.actor(broker=broker, actor_name=NOOP, queue_name=BENCH_QUEUE, max_retries=0)(noop)

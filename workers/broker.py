@@ -140,8 +140,9 @@ class Enqueuer:
         )
 
     def routing_backlog(self) -> int:
-        """Messages waiting in the routing queue (not counting those being worked on)."""
-        return int(self.broker.do_qsize(ROUTING_QUEUE))  # type: ignore[attr-defined]
+        """Routing messages waiting to be fetched (dramatiq's ``qsize`` would also count fetched,
+        unacknowledged ones — an orphan of a Redis stall among them, for ever)."""
+        return int(self._redis.llen(self._key(ROUTING_QUEUE)))
 
     # -- what on-call staff see (``dispatcher.oncall.broker.Broker``) --------------------------------
     # The keys are dramatiq's Redis layout (``dramatiq/brokers/redis/dispatch.lua``): per queue a list

@@ -41,15 +41,20 @@ def relay_due(
     Two relays racing are harmless: on PostgreSQL ``SKIP LOCKED`` splits the work, and a
     double enqueue only makes routing see the event twice.
 
-    ``backlog`` (the routing queue's depth) turns the pass into a no-op while messages are
-    waiting: the workers are behind, not missing anything, and re-enqueueing their backlog
-    would only double it. Whatever was really lost is relayed once the queue drains.
+    ``backlog`` (routing messages waiting to be fetched) holds back the events merely queued
+    behind it: while the workers are behind, only events due for longer than ``base + cap`` are
+    relayed, so an event whose message was lost is relayed within ``2·base + cap`` of its
+    acceptance whatever the load (a busy queue never drains under sustained traffic), while the
+    usual backlog is not doubled. The backlog counts ready messages only: a message fetched but
+    never acknowledged (a worker's fetch timed out during a Redis stall while Redis moved it to
+    that live worker's ack set) would otherwise hold the relay back for ever.
     """
+    due_by = now
     if backlog is not None and backlog() > 0:
-        return 0
+        due_by = now - timedelta(seconds=base + cap)
     query = (
         select(Event)
-        .where(Event.status == EventStatus.accepted, Event.relay_after <= now)  # type: ignore[operator]
+        .where(Event.status == EventStatus.accepted, Event.relay_after <= due_by)  # type: ignore[operator]
         .order_by(Event.relay_after)  # type: ignore[arg-type]
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dispatcher.bootstrap import build_runtime
 from dispatcher.db import unit_of_work
@@ -275,3 +276,33 @@ def test_the_relay_enqueues_through_the_real_broker_and_waits_while_a_backlog_re
     for event_id in ids:  # due again, but the routing queue still holds them: nothing is lost
         make_due(engine, event_id)
     assert relay_pass() == 0
+    # due for longer than relay delay + backoff cap: relayed even behind a backlog that never drains
+    # (issue 12: sustained traffic, or an orphan of a Redis stall), so recovery is bounded
+    stale = utcnow() - timedelta(
+        seconds=settings.relay_after_seconds + settings.relay_max_backoff_seconds + 1
+    )
+    with unit_of_work(engine) as s:
+        s.execute(sa.update(Event).where(col(Event.id).in_(ids)).values(relay_after=stale))
+    assert relay_pass() == 3
+
+
+def test_a_message_orphaned_in_a_live_workers_ack_set_does_not_hold_the_relay_back(
+    engine: sa.Engine, offline_broker_api_url: str, token: str, settings: Settings, broker: Any
+) -> None:
+    """Issue 12: a Redis stall leaves a fetched message in a live worker's ack set, never acknowledged
+    and never requeued (the worker's heartbeat is fresh); it must not stop the relay."""
+    event_id = post_event(offline_broker_api_url, token, factories.clue()).json()["event_id"]
+    relay_pass = relay_job(settings)
+    make_due(engine, event_id)
+    assert relay_pass() == 1
+    client = redis.Redis.from_url(settings.resolved_redis_url)
+    ns = settings.broker_namespace
+    try:  # what dispatch.lua's fetch does, for a worker that never saw the answer
+        message_id = client.lpop(f"{ns}:{ROUTING_QUEUE}")
+        client.sadd(f"{ns}:__acks__.stalled-worker.{ROUTING_QUEUE}", message_id)
+        client.zadd(f"{ns}:__heartbeats__", {"stalled-worker": time.time() * 1000})
+        assert client.llen(f"{ns}:{ROUTING_QUEUE}") == 0 and client.hlen(f"{ns}:{ROUTING_QUEUE}.msgs") == 1
+    finally:
+        client.close()
+    make_due(engine, event_id)
+    assert relay_pass() == 1  # relayed again at once: the orphan is not a backlog
