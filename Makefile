@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Test processes (pytest-xdist): each runs whole files, with its own databases, Redis namespaces and ports.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint unit clean bench
 
@@ -29,7 +31,7 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## unit: only the fast tests that need no services
 unit: $(DEV_STAMP)
