@@ -186,11 +186,14 @@ class Enqueuer:
             if name is None:
                 continue
             seen = datetime.fromtimestamp(score / 1000, UTC)
-            label = name.decode() if isinstance(name, bytes) else str(name)
+            label = (name.decode() if isinstance(name, bytes) else str(name)).split("@")[0]
             found.append(WorkerBeat(worker, label, seen, now_ms - score < timeout))
-        if names:  # workers whose heartbeats dramatiq's maintenance already removed: long gone
+        # A name with no heartbeat is a worker still booting (its first fetch comes later: keep it)
+        # or one whose heartbeats dramatiq's maintenance removed; forget the latter after a day.
+        stale = [w for w, v in names.items() if now_ms - _named_at(v) > NAME_KEPT_MS]
+        if stale:
             with contextlib.suppress(redis.RedisError):
-                self._redis.hdel(self._key(WORKER_NAMES), *names)
+                self._redis.hdel(self._key(WORKER_NAMES), *stale)
         return found
 
     def leader(self) -> str | None:
@@ -252,7 +255,7 @@ class Enqueuer:
         with contextlib.suppress(redis.RedisError):
             self._redis.hset(
                 self._key(WORKER_NAMES), self.broker.broker_id,  # type: ignore[attr-defined]
-                f"{socket.gethostname()}:{os.getpid()}",
+                f"{socket.gethostname()}:{os.getpid()}@{int(datetime.now(UTC).timestamp() * 1000)}",
             )  # fmt: skip
 
     def ping(self) -> bool:
@@ -265,6 +268,19 @@ class Enqueuer:
 
 #: Hash of worker id → ``host:pid``, written by each worker process at start.
 WORKER_NAMES = "__worker_names__"
+#: How long the name of a worker with no heartbeat is kept (a booting worker has none yet).
+NAME_KEPT_MS = 24 * 3600 * 1000
+
+
+def _named_at(value: bytes | str) -> float:
+    """When a worker named itself (``host:pid@<ms>``); 0 for a name without a time."""
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    try:
+        return float(text.rsplit("@", 1)[1])
+    except (IndexError, ValueError):
+        return 0.0
+
+
 #: What the Retries middleware adds to a message as it fails; a dead letter retried starts afresh.
 RETRY_STATE = frozenset({"retries", "traceback", "requeue_timestamp"})
 

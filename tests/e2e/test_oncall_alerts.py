@@ -53,7 +53,11 @@ def test_stopping_every_worker_alerts_once_and_their_return_clears_it_once(
         worker.wait(timeout=30)
         wait_for(lambda: _changes(receiver, "no_worker"), timeout=30, what="the no-worker alert")
         stack.worker("-p", "1", "-t", "2", name="worker-2")
-        wait_for(lambda: len(_changes(receiver, "no_worker")) >= 2, timeout=30, what="the alert cleared")
+        try:
+            wait_for(lambda: len(_changes(receiver, "no_worker")) >= 2, timeout=30, what="the alert cleared")
+        except AssertionError as exc:
+            logs = {name: stack.log(name)[-3000:] for name in ("api", "scheduler", "worker-2")}
+            raise AssertionError(f"{exc}; received {_changes(receiver, 'no_worker')}; logs {logs}") from None
         time.sleep(3)  # several more checks by both processes: nothing new
         assert _changes(receiver, "no_worker") == ["fired", "cleared"]
         posts = [r for r in receiver.received() if json.loads(r.body)["rule"] == "no_worker"]
