@@ -162,16 +162,17 @@ def triage(rt: Runtime, user: User, *, limit: int = 500, choices: bool = False) 
 
 
 def _routable(session: Session, task: Task, org: Org | None) -> list[str]:
-    """Units ``task`` may be routed to by hand: every unit rule 5 does not exclude."""
+    """Units ``task`` may be routed to by hand: every unit rule 5 does not exclude, the units of the
+    task's own zone first (the likeliest choice), then the rest in the org file's order."""
     if org is None:
         return []
     event = session.get(Event, task.event_id) if task.event_id else None
     payload = event.payload if event is not None else {}
-    return [
-        u.code
-        for u in org.units
+    allowed = [
+        u for u in org.units
         if designation_refusal(task.kind, payload, org, u.code, recused=task.recused_logins) is None
-    ]
+    ]  # fmt: skip
+    return [u.code for u in sorted(allowed, key=lambda u: u.zone != task.zone_code or task.zone_code is None)]
 
 
 def verify_queue(rt: Runtime, user: User, *, limit: int = 200) -> list[dict[str, Any]]:
