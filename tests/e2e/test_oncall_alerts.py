@@ -9,11 +9,13 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from dispatcher.notify.webhooks import sign
 from dispatcher.org.model import Org
+from tests import factories
 from tests.e2e.conftest import e2e_env
 from tests.integration.test_webhooks import Receiver
 from tests.support import wait_for
@@ -65,3 +67,37 @@ def test_stopping_every_worker_alerts_once_and_their_return_clears_it_once(
         assert post.headers["X-Dispatch-Signature"] == sign(SECRET, post.body)
     assert "没有存活的工作进程" in json.loads(posts[0].body)["message"]
     assert "已恢复" in json.loads(posts[1].body)["message"]
+
+
+def test_a_stalled_outbox_raises_its_age_and_alerts_until_the_events_are_routed(
+    tmp_path: Path, database_url: str, engine: sa.Engine, loaded_org: Org, redis_url: str,
+    broker_namespace: str, make_stack,
+) -> None:  # fmt: skip
+    """No worker and no scheduler (the relay stalled): accepted events age in the outbox; the API's
+    own check alerts once; a worker and the scheduler back route them and the alert clears once."""
+    with Receiver() as receiver:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "alerts:\n  check_seconds: 1\n  outbox_age_seconds: 3\n  no_worker_seconds: 0\n"
+            f"  webhook: {{url: '{receiver.url}/oncall'}}\n",
+            encoding="utf-8",
+        )
+        env = e2e_env(
+            tmp_path / "data", DISPATCH_DATABASE_URL=database_url, DISPATCH_REDIS_URL=redis_url,
+            DISPATCH_BROKER_NAMESPACE=broker_namespace, DISPATCH_POLICY_FILE=str(policy),
+        )  # fmt: skip
+        stack = make_stack(env)
+        stack.api()
+        token = factories.source_token(engine)
+        with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            for i in range(5):
+                assert c.post("/api/v1/events", json=factories.complaint(f"stall-{i}")).status_code == 202
+        wait_for(lambda: _changes(receiver, "outbox_age"), timeout=30, what="the outbox-age alert")
+        bodies = [json.loads(r.body) for r in receiver.received()]
+        message = next(b["message"] for b in bodies if b["rule"] == "outbox_age")
+        assert message.startswith("5 件已接收事件尚未路由"), message
+        stack.worker("-p", "1", "-t", "2")
+        stack.start("scheduler", "scheduler")
+        wait_for(lambda: len(_changes(receiver, "outbox_age")) >= 2, timeout=60, what="the alert cleared")
+        time.sleep(2)
+        assert _changes(receiver, "outbox_age") == ["fired", "cleared"]

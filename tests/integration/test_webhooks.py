@@ -424,6 +424,17 @@ def test_a_webhook_always_failing_is_given_up_after_the_last_attempt_into_the_on
     assert len(receiver.for_delivery(n.id)) == MAX_ATTEMPTS
     assert notifications_of(engine, task_id)[-1].webhook_attempts == MAX_ATTEMPTS
 
+    # The receiver recovers; on-call resend it (issue 9): delivered, gone from the failed list.
+    receiver.always_fail = False
+    resent = httpx.post(
+        f"{api_url}/api/v1/notifications/{n.id}/retry", headers=users("XFS", "oncall"), timeout=30
+    )
+    assert resent.status_code == 200, resent.text
+    delivered = wait_notification(engine, task_id, "dispatched", status="delivered")
+    assert delivered.webhook_attempts == 1 and len(receiver.for_delivery(n.id)) == MAX_ATTEMPTS + 1
+    failed = httpx.get(f"{api_url}/api/v1/notifications/failed", headers=users("XFS", "oncall"), timeout=30)
+    assert n.id not in {f["id"] for f in failed.json()["notifications"]}
+
 
 # --------------------------------------------------------------------------------------------
 # (d) no webhook; (e) no secret
