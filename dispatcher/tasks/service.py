@@ -201,7 +201,7 @@ def zone_overview(rt: Runtime, user: User) -> dict[str, Any]:
                 "escalated": row["escalated"],
             }
     now = rt.now()
-    waiting = triage(rt, user)
+    waiting = triage(rt, user, choices=True)
     for item in waiting:
         since = item.get("updated_at") or item.get("received_at")
         item["waited_hours"] = (

@@ -46,10 +46,10 @@ def _refused(request: Request, services: Services, user: User) -> Response:
                   title="无权访问", message="值班台仅限值班人员和管理员。")  # fmt: skip
 
 
-def _context(services: Services, user: User) -> dict[str, Any]:
+def _context(services: Services) -> dict[str, Any]:
     org = tasks.org(services)
     zones = {z.code: z.name for z in org.zones} if org else {}
-    return {"state": service.queue_state(services), "QUEUES": QUEUES, "zones": zones}
+    return {"state": service.queue_state(services), "QUEUES": QUEUES, "zones": zones, "org": org}
 
 
 @router.get("/queue", name="queue")
@@ -58,14 +58,12 @@ async def queue_page(request: Request, user: PageUser, services: ServicesDep) ->
         return _refused(request, services, user)
 
     def read() -> dict[str, Any]:
-        org = tasks.org(services)
-        units = {u.code: u.name for u in org.units} if org else {}
         now = services.now()
         waiting = tasks.triage(services, user, limit=50, choices=True)
         for item in waiting:
             since = item.get("updated_at") or item.get("received_at")
             item["waited_seconds"] = (now - datetime.fromisoformat(since)).total_seconds() if since else None
-        return {**_context(services, user), "org": org, "unit_names": units, "triage": waiting}
+        return {**_context(services), "triage": waiting}
 
     context = await run_in_threadpool(read)
     return page(request, services, user, "queue.html", title="值班台", **context)
@@ -76,7 +74,7 @@ async def queue_live(request: Request, user: PageUser, services: ServicesDep) ->
     """The live part of ``/queue`` (htmx swaps it every few seconds)."""
     if roles_of(user).isdisjoint(ONCALL_ROLES):
         return Response(status_code=403)
-    context = await run_in_threadpool(_context, services, user)
+    context = await run_in_threadpool(_context, services)
     return page(request, services, user, "_queue_live.html", **context)
 
 
@@ -91,6 +89,7 @@ async def dead_letters_page(request: Request, user: PageUser, services: Services
         except DispatchError as exc:
             letters, broker_error = [], exc.message
         return {"letters": letters, "broker_error": broker_error, "failed": service.failed_webhooks(services),
+                "org": tasks.org(services),
                 "actions": service.recent_actions(services), "ACTORS": ACTORS, "QUEUES": QUEUES,
                 "ACTIONS": ACTIONS}  # fmt: skip
 

@@ -383,7 +383,7 @@ async def zone_page(request: Request, user: PageUser, services: ServicesDep) -> 
         )  # fmt: skip
     data = await run_in_threadpool(service.zone_overview, services, user)
     return page(
-        request, services, user, "zone.html", **data, unit_options=_unit_options(data["org"], None),
+        request, services, user, "zone.html", **data,
         columns=[s.value for s in TaskStatus], title="协作区",
     )  # fmt: skip
 

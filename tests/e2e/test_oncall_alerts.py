@@ -28,23 +28,29 @@ def _changes(receiver: Receiver, rule: str) -> list[str]:
     return [json.loads(r.body)["change"] for r in receiver.received() if json.loads(r.body)["rule"] == rule]
 
 
+def _env(tmp_path: Path, receiver: Receiver, rules: str, database_url: str, redis_url: str,
+         namespace: str) -> dict[str, str]:  # fmt: skip
+    """The processes' environment: a policy checking alerts every second with ``rules``, posting
+    signed to ``receiver``."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        f"alerts:\n  check_seconds: 1\n{rules}"
+        f"  webhook: {{url: '{receiver.url}/oncall', secret_env: ONCALL_SECRET}}\n",
+        encoding="utf-8",
+    )
+    return e2e_env(
+        tmp_path / "data", DISPATCH_DATABASE_URL=database_url, DISPATCH_REDIS_URL=redis_url,
+        DISPATCH_BROKER_NAMESPACE=namespace, DISPATCH_POLICY_FILE=str(policy), ONCALL_SECRET=SECRET,
+    )  # fmt: skip
+
+
 def test_stopping_every_worker_alerts_once_and_their_return_clears_it_once(
     tmp_path: Path, database_url: str, engine: sa.Engine, loaded_org: Org, redis_url: str,
     broker_namespace: str, make_stack,
 ) -> None:  # fmt: skip
     with Receiver() as receiver:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(
-            "alerts:\n  check_seconds: 1\n  no_worker_seconds: 3\n"
-            f"  webhook: {{url: '{receiver.url}/oncall', secret_env: ONCALL_SECRET}}\n",
-            encoding="utf-8",
-        )
-        env = e2e_env(
-            tmp_path / "data", DISPATCH_DATABASE_URL=database_url, DISPATCH_REDIS_URL=redis_url,
-            DISPATCH_BROKER_NAMESPACE=broker_namespace, DISPATCH_POLICY_FILE=str(policy),
-            ONCALL_SECRET=SECRET,
-        )  # fmt: skip
-        stack = make_stack(env)
+        rules = "  no_worker_seconds: 3\n"
+        stack = make_stack(_env(tmp_path, receiver, rules, database_url, redis_url, broker_namespace))
         worker = stack.worker("-p", "1", "-t", "2", name="worker-1")  # first: no alert about workers
         stack.api()  # checks alerts too
         stack.start("scheduler", "scheduler")
@@ -76,17 +82,8 @@ def test_a_stalled_outbox_raises_its_age_and_alerts_until_the_events_are_routed(
     """No worker and no scheduler (the relay stalled): accepted events age in the outbox; the API's
     own check alerts once; a worker and the scheduler back route them and the alert clears once."""
     with Receiver() as receiver:
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(
-            "alerts:\n  check_seconds: 1\n  outbox_age_seconds: 3\n  no_worker_seconds: 0\n"
-            f"  webhook: {{url: '{receiver.url}/oncall'}}\n",
-            encoding="utf-8",
-        )
-        env = e2e_env(
-            tmp_path / "data", DISPATCH_DATABASE_URL=database_url, DISPATCH_REDIS_URL=redis_url,
-            DISPATCH_BROKER_NAMESPACE=broker_namespace, DISPATCH_POLICY_FILE=str(policy),
-        )  # fmt: skip
-        stack = make_stack(env)
+        rules = "  outbox_age_seconds: 3\n  no_worker_seconds: 0\n"
+        stack = make_stack(_env(tmp_path, receiver, rules, database_url, redis_url, broker_namespace))
         stack.api()
         token = factories.source_token(engine)
         with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
