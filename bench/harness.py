@@ -203,5 +203,30 @@ def wait_for_log(log: Path, line: str, count: int, proc: subprocess.Popen[bytes]
     wait_for(ready, timeout=timeout, what=f"{count}× {line!r} in {log}")
 
 
+@contextlib.contextmanager
+def profiled(pid: int, svg: Path, *, rate: int = 100) -> Iterator[None]:
+    """Sample ``pid`` and its children with py-spy while the block runs; a flame graph in ``svg``.
+
+    py-spy attaches from outside (no code in the product); SIGINT makes it write the graph.
+    """
+    exe = Path(sys.executable).with_name("py-spy")
+    if not exe.exists():
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy (it is in the dev extra)")
+    argv = [str(exe), "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+            "--format", "flamegraph", "--output", str(svg), "--nonblocking"]  # fmt: skip
+    with open(svg.with_suffix(".log"), "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        time.sleep(0.5)  # attached before the load starts
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 #: What dramatiq logs once per worker process when it starts consuming.
 DRAMATIQ_READY = "Worker process is ready for action."

@@ -15,6 +15,7 @@ It prints a Markdown table, appends it to ``bench/RESULTS.md`` and removes every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import secrets
 import shutil
 import signal
@@ -35,6 +36,7 @@ from bench.harness import (
     child_env,
     dispatcher_cmd,
     free_port,
+    profiled,
     redis_broker,
     run_cli,
     throwaway_database,
@@ -63,6 +65,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=RESULTS, help="Markdown file the table is appended to")
     p.add_argument("--logs", type=Path, help="copy the children's logs to this directory at the end")
     p.add_argument("--no-record", action="store_true", help="print the table without appending it")
+    p.add_argument("--profile", type=Path, help="write py-spy flame graphs of the API and the worker here")
     args = p.parse_args(argv)
     if not 1 <= args.events <= 100_000:
         p.error("--events must be within 1..100000")
@@ -122,12 +125,18 @@ def run_pipeline(
             wait_for(lambda: _up(base_url, api), timeout=60, what="the API")
             wait_for_log(work / "worker.log", DRAMATIQ_READY, args.processes, worker, timeout=60)
             print(f"pipeline: posting {args.events} events ({args.mode})…", flush=True)
-            sent, errors = pipeline.publish(
-                base_url, token, bodies, clients=args.clients, mode=args.mode, batch_size=args.batch_size
-            )
-            if not sent:
-                raise BenchError(f"no event was accepted: {errors[:3]}")
-            pipeline.wait_routed(engine, len(sent), timeout=args.timeout)
+            with contextlib.ExitStack() as profiling:
+                if args.profile is not None:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    tag = f"{backend_tag(database_url)}-{args.mode}"
+                    profiling.enter_context(profiled(api.pid, args.profile / f"api-{tag}.svg"))
+                    profiling.enter_context(profiled(worker.pid, args.profile / f"worker-{tag}.svg"))
+                sent, errors = pipeline.publish(
+                    base_url, token, bodies, clients=args.clients, mode=args.mode, batch_size=args.batch_size
+                )
+                if not sent:
+                    raise BenchError(f"no event was accepted: {errors[:3]}")
+                pipeline.wait_routed(engine, len(sent), timeout=args.timeout)
         routed = pipeline.read_routed(engine, {s.event_id for s in sent})
     finally:
         engine.dispose()
@@ -152,6 +161,10 @@ def run_pipeline(
         latencies=[r.routed_at - r.accepted_at for r in routed],
     )
     return end_to_end, http, routing, sum(not r.dispatched for r in routed), errors
+
+
+def backend_tag(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgres") else "sqlite"
 
 
 def _up(base_url: str, api: subprocess.Popen[bytes]) -> bool:

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from dispatcher.db import with_retries
-from dispatcher.notify.webhooks import pending_webhooks
-from dispatcher.routing.dispatch import dispatch_event
+from dispatcher.models import Notification
+from dispatcher.org.store import org_in_force
+from dispatcher.routing.dispatch import Routed, dispatch_event, lock_events, route_locked
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -19,23 +20,26 @@ log = logging.getLogger(__name__)
 def dispatch_events(rt: Runtime, event_ids: Sequence[str]) -> int:
     """Route events into tasks, in one transaction, each in its own savepoint; returns how many.
 
-    At-least-once delivery: an event already routed is skipped; one that a concurrent delivery
-    routes between our read and our insert fails its savepoint only. Ids are locked in sorted
-    order, so two messages sharing events cannot deadlock on PostgreSQL. An event the rules
-    cannot handle (bad data, a bug) goes to triage instead of blocking the others.
+    At-least-once delivery: an event already routed is skipped. The message's events are read
+    and locked with one statement, in id order, so two messages sharing events cannot deadlock
+    on PostgreSQL and a second delivery waits for the first and then finds its events routed.
+    The org is read once per message. An event the rules cannot handle (bad data, a bug) goes to
+    triage instead of blocking the others.
     """
+    secret_key = rt.settings.resolved_secret_key
 
-    def work(session: Session) -> tuple[int, list[int]]:
-        routed, tasks = 0, []
-        for event_id in sorted(set(event_ids)):
+    def work(session: Session) -> tuple[int, list[Notification]]:
+        routed: list[Routed] = []
+        org = org_in_force(session)
+        locked = lock_events(session, set(event_ids))
+        for missing in set(event_ids) - {event.id for event, _ in locked}:
+            log.warning("dispatch: no event %s", missing)
+        for event, existing in locked:
+            event_id = event.id
             savepoint = session.begin_nested()
             try:
-                task = dispatch_event(
-                    session,
-                    event_id,
-                    now=rt.now(),
-                    policy=rt.policy,
-                    secret_key=rt.settings.resolved_secret_key,
+                done = route_locked(
+                    session, event, existing, now=rt.now(), org=org, policy=rt.policy, secret_key=secret_key
                 )
                 savepoint.commit()
             except IntegrityError:
@@ -48,15 +52,15 @@ def dispatch_events(rt: Runtime, event_ids: Sequence[str]) -> int:
                 savepoint.rollback()
                 log.exception("dispatch %s: routing failed, sending it to triage", event_id)
                 task = dispatch_event(
-                    session, event_id, now=rt.now(), failure=type(exc).__name__, policy=rt.policy
+                    session, event_id, now=rt.now(), failure=type(exc).__name__, policy=rt.policy, org=org
                 )
-            if task is not None:
-                routed += 1
-                tasks.append(task.id)
+                done = Routed(task, None) if task is not None else None
+            if done is not None:
+                routed.append(done)
         session.flush()
-        return routed, pending_webhooks(session, tasks)
+        return len(routed), [r.webhook for r in routed if r.webhook is not None]
 
-    routed, deliveries = with_retries(rt.engine, work)
+    routed, webhooks = with_retries(rt.engine, work)
     log.debug("routed %d of %d event(s)", routed, len(event_ids))
-    rt.hand_off_webhooks(deliveries)
+    rt.hand_off_webhooks([n.id for n in webhooks if n.id is not None])
     return routed

@@ -43,6 +43,13 @@ def _library_knows(year: int) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)
+def _state_council_workday(day: date) -> bool:
+    """The library's answer, remembered: it validates its date on every call, and every deadline
+    asks about dozens of days (a tenth of the routing worker's time before this cache)."""
+    return bool(chinese_calendar.is_workday(day))
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """Working days; policy overrides win over the library for the years they name."""
@@ -70,7 +77,7 @@ class WorkCalendar:
                 return False
             return day.weekday() < 5
         if source is CalendarSource.state_council:
-            return bool(chinese_calendar.is_workday(day))
+            return _state_council_workday(day)
         return day.weekday() < 5
 
     def next_workday(self, day: date) -> date:
