@@ -93,9 +93,7 @@ def counting(engine: sa.Engine, step: Step) -> Iterator[None]:
         sa.event.remove(engine, "commit", on_commit)
 
 
-def measure(
-    rt: Runtime, name: str, calls: list[Callable[[], object]], events: int, *, profile: bool
-) -> Step:
+def measure(rt: Runtime, name: str, calls: list[Callable[[], object]], events: int, *, profile: bool) -> Step:
     step = Step(name, events=events)
     profiler = cProfile.Profile() if profile else None
     with counting(rt.engine, step):
@@ -123,11 +121,12 @@ def setup(database_url: str, work: Path) -> tuple[Runtime, NullQueue, int]:
     settings = Settings(data_dir=work, database_url=database_url, secret_key=secrets.token_urlsafe(48))
     upgrade(database_url, secret_key=settings.resolved_secret_key)
     queue = NullQueue()
-    rt = build_runtime(settings, queue=queue)  # type: ignore[arg-type]
+    rt = build_runtime(settings, queue=queue)
     with rt.work() as s:
         text = EXAMPLE_ORG.read_text(encoding="utf-8")
         key = settings.resolved_secret_key
-        save_org(s, load_org_file(EXAMPLE_ORG), source_name="org.yaml", text=text, now=rt.now(), secret_key=key)
+        org = load_org_file(EXAMPLE_ORG)
+        save_org(s, org, source_name="org.yaml", text=text, now=rt.now(), secret_key=key)
         source, _ = add_source(
             s, name="bench", kinds=["clue", "complaint", "enterprise_request"], rate=1e6, burst=10**6,
             now=rt.now(),
@@ -150,19 +149,20 @@ def run(args: argparse.Namespace, database_url: str, work: Path) -> list[Step]:
     n = args.events
     envelopes: list[Envelope] = [parse_event(b) for b in make_bodies(2 * n, run=secrets.token_hex(4))]
     single, batched = envelopes[:n], envelopes[n:]
-    first, second = queue.routed[:0], queue.routed[:0]
-    plan: list[tuple[str, Callable[[], list[Callable[[], object]]]]] = [
-        ("intake, one event per call", lambda: [partial(register_events, rt, source, [e]) for e in single]),
-        (f"intake, batches of {args.batch}",
-         lambda: [partial(register_events, rt, source, c) for c in _chunks(batched, args.batch)]),
-        ("routing, one event per message", lambda: [partial(dispatch_events, rt, [i]) for i in first]),
-        ("routing, 50 events per message", lambda: [partial(dispatch_events, rt, c) for c in _chunks(second, 50)]),
+    steps = [
+        measure(rt, "intake, one event per call", [partial(register_events, rt, source, [e]) for e in single],
+                n, profile=args.profile),
+        measure(rt, f"intake, batches of {args.batch}",
+                [partial(register_events, rt, source, c) for c in _chunks(batched, args.batch)],
+                n, profile=args.profile),
     ]  # fmt: skip
-    steps = []
-    for name, calls in plan:
-        if name.startswith("routing") and not first:
-            first, second = queue.routed[:n], queue.routed[n:]
-        steps.append(measure(rt, name, calls(), n, profile=args.profile))
+    first, second = queue.routed[:n], queue.routed[n:]
+    steps += [
+        measure(rt, "routing, one event per message", [partial(dispatch_events, rt, [i]) for i in first],
+                n, profile=args.profile),
+        measure(rt, "routing, 50 events per message",
+                [partial(dispatch_events, rt, c) for c in _chunks(second, 50)], n, profile=args.profile),
+    ]  # fmt: skip
     return steps
 
 

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import redis
 import sqlalchemy as sa
 
@@ -230,3 +234,88 @@ def profiled(pid: int, svg: Path, *, rate: int = 100) -> Iterator[None]:
 
 #: What dramatiq logs once per worker process when it starts consuming.
 DRAMATIQ_READY = "Worker process is ready for action."
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Answers every POST with 204, as a unit's webhook receiver that works would."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(204)
+        self.end_headers()
+        self.server.received += 1  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def webhook_sink() -> Iterator[ThreadingHTTPServer]:
+    """A webhook receiver on a free port of 127.0.0.1 that accepts everything (``.received`` counts)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    server.received = 0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="webhook-sink", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+#: The example org's webhooks point at the discard port; benchmarks point them at a sink instead.
+EXAMPLE_WEBHOOK_BASE = "http://127.0.0.1:9/"
+
+
+def bench_org(workdir: Path, sink: ThreadingHTTPServer) -> tuple[Path, dict[str, str]]:
+    """``examples/org.yaml`` with its webhooks sent to ``sink``; the secrets its units name, made up.
+
+    Without this every delivery fails (nothing listens on port 9, no secret is set) and is tried
+    again and again, and the workers spend their threads on retries no real deployment makes.
+    """
+    text = (ROOT / "examples" / "org.yaml").read_text(encoding="utf-8")
+    port = sink.server_address[1]
+    path = workdir / "org.yaml"
+    path.write_text(text.replace(EXAMPLE_WEBHOOK_BASE, f"http://127.0.0.1:{port}/"), encoding="utf-8")
+    names = sorted(set(re.findall(r"secret_env:\s*([A-Z0-9_]+)", text)))
+    return path, {name: uuid.uuid4().hex for name in names}
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named process with its children, by PostgreSQL's
+    processes on this machine (``postgres``) and by this process (``bench``, the clients)."""
+    totals: dict[str, float] = {}
+    for role, pid in pids.items():
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        totals[role] = sum(_cpu(p) for p in procs)
+    totals["postgres"] = sum(_cpu(p) for p in psutil.process_iter() if _named(p, "postgres"))
+    totals["bench"] = _cpu(psutil.Process())
+    return totals
+
+
+def _named(proc: psutil.Process, name: str) -> bool:
+    try:
+        return proc.name().startswith(name)
+    except psutil.Error:
+        return False
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def redis_pid(url: str) -> int | None:
+    """The pid of the redis-server listening on ``url``'s port on this machine, if one is found."""
+    port = urlsplit(url).port or 6379
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return int(conn.pid)
+    return None

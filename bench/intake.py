@@ -32,16 +32,20 @@ from bench import baseline, pipeline
 from bench.harness import (
     DRAMATIQ_READY,
     BenchError,
+    bench_org,
     child,
     child_env,
+    cpu_seconds,
     dispatcher_cmd,
     free_port,
     profiled,
     redis_broker,
+    redis_pid,
     run_cli,
     throwaway_database,
     wait_for,
     wait_for_log,
+    webhook_sink,
 )
 from bench.report import Measured, Run, append, markdown
 from dispatcher.settings import Settings
@@ -86,8 +90,11 @@ def run_baseline(args: argparse.Namespace, settings: Settings, env: dict[str, st
         with child(argv, env, log) as proc:
             wait_for_log(log, DRAMATIQ_READY, args.processes, proc, timeout=60)
             print(f"baseline: enqueueing {args.events} no-op messages…", flush=True)
+            pids = {"worker": proc.pid, **_redis(settings.resolved_redis_url)}
+            before = cpu_seconds(pids)
             baseline.enqueue_all(broker, args.events, args.clients)
             pairs = baseline.collect(broker.client, key, args.events, timeout=args.timeout)
+            cpu = _used(before, cpu_seconds(pids))
     finally:
         broker.client.delete(key)
         broker.close()
@@ -96,13 +103,23 @@ def run_baseline(args: argparse.Namespace, settings: Settings, env: dict[str, st
         started=min(s for s, _ in pairs),
         finished=max(d for _, d in pairs),
         latencies=[d - s for s, d in pairs],
+        cpu=cpu,
     )
 
 
-def prepare_database(env: dict[str, str]) -> str:
+def _redis(url: str) -> dict[str, int]:
+    pid = redis_pid(url)
+    return {"redis": pid} if pid is not None else {}
+
+
+def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
+def prepare_database(env: dict[str, str], org: Path) -> str:
     """Migrate, load the example org, add a source that is never rate limited; its token."""
     run_cli(["db", "upgrade"], env)
-    run_cli(["org", "load", str(pipeline.EXAMPLE_ORG)], env)
+    run_cli(["org", "load", str(org)], env)
     out = run_cli(["source", "add", "bench", "--kinds", "clue,complaint,enterprise_request",
                    "--rate", "100000", "--burst", "100000"], env)  # fmt: skip
     return out.strip().splitlines()[-1]
@@ -125,6 +142,8 @@ def run_pipeline(
             wait_for(lambda: _up(base_url, api), timeout=60, what="the API")
             wait_for_log(work / "worker.log", DRAMATIQ_READY, args.processes, worker, timeout=60)
             print(f"pipeline: posting {args.events} events ({args.mode})…", flush=True)
+            pids = {"api": api.pid, "worker": worker.pid, **_redis(env["DISPATCH_REDIS_URL"])}
+            before = cpu_seconds(pids)
             with contextlib.ExitStack() as profiling:
                 if args.profile is not None:
                     args.profile.mkdir(parents=True, exist_ok=True)
@@ -137,6 +156,7 @@ def run_pipeline(
                 if not sent:
                     raise BenchError(f"no event was accepted: {errors[:3]}")
                 pipeline.wait_routed(engine, len(sent), timeout=args.timeout)
+            cpu = _used(before, cpu_seconds(pids))
         routed = pipeline.read_routed(engine, {s.event_id for s in sent})
     finally:
         engine.dispose()
@@ -147,6 +167,7 @@ def run_pipeline(
         started=first,
         finished=max(r.routed_at for r in routed),
         latencies=[r.routed_at - by_id[r.event_id].sent for r in routed],
+        cpu=cpu,
     )
     http = Measured(
         count=len(sent),
@@ -189,7 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             with (
                 redis_broker(args.redis_url, work) as broker,
                 throwaway_database(args.database_url, work) as (database_url, backend),
+                webhook_sink() as sink,
             ):
+                org, secrets_env = bench_org(work, sink)
                 settings = Settings(
                     data_dir=work, database_url=database_url, redis_url=broker.url,
                     broker_namespace=broker.namespace, secret_key=secrets.token_urlsafe(48),
@@ -199,10 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     DISPATCH_DATA_DIR=str(work), DISPATCH_DATABASE_URL=database_url,
                     DISPATCH_REDIS_URL=broker.url, DISPATCH_BROKER_NAMESPACE=broker.namespace,
                     DISPATCH_SECRET_KEY=settings.resolved_secret_key, DISPATCH_WORKER_METRICS_PORT="0",
-                    DISPATCH_LOG_LEVEL="WARNING",
+                    DISPATCH_LOG_LEVEL="WARNING", **secrets_env,
                 )  # fmt: skip
                 print(f"backend {backend}, broker {broker.url} (namespace {broker.namespace})", flush=True)
-                token = prepare_database(env)
+                token = prepare_database(env, org)
                 base = run_baseline(args, settings, env, work)
                 end_to_end, http, routing, triage, errors = run_pipeline(args, env, database_url, token, work)
         except BenchError as exc:

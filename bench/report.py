@@ -30,6 +30,22 @@ class Measured:
     started: float
     finished: float
     latencies: Sequence[float]
+    #: CPU seconds used meanwhile, by process role (``api``, ``worker``, ``redis``, ``postgres``, ``bench``).
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cpu_per_item(self) -> float:
+        """CPU seconds of every process measured, per item: what bounds throughput on few cores."""
+        return sum(self.cpu.values()) / max(self.count, 1)
+
+    def cpu_text(self) -> str:
+        parts = ", ".join(f"{role} {sec / max(self.count, 1) * 1000:.2f}" for role, sec in self.cpu.items())
+        cores = len(os.sched_getaffinity(0))
+        bound = cores / self.cpu_per_item if self.cpu_per_item else 0
+        return (
+            f"{parts} = **{self.cpu_per_item * 1000:.2f} ms** of CPU per item "
+            f"(at most ~{bound:,.0f}/s on {cores} cores)"
+        )
 
     @property
     def throughput(self) -> float:
@@ -105,6 +121,8 @@ def markdown(run: Run) -> str:
         f"Throughput ratio {run.ratio:.3f} {verdict} the {TARGET_RATIO} target "
         f"(latency columns: pipeline latency ÷ baseline latency). "
         f"{run.triage} of {run.pipeline.count} events went to triage; {len(run.errors)} request error(s).",
+        "",
+        f"CPU ms per item — baseline: {b.cpu_text()}; pipeline: {p.cpu_text()}.",
         "",
     ]
     return "\n".join(lines)

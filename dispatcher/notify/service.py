@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from dispatcher.models import User
-from dispatcher.notify import webhooks
+from dispatcher.notify import outbound, webhooks
 from dispatcher.notify.inbox import (
     failed_deliveries,
     mark_read,
@@ -36,7 +36,9 @@ def deliver_webhook(rt: Runtime, notification_id: int) -> str | None:
         error = delivery
     else:
         try:
-            response = httpx.post(delivery.url, content=delivery.body, headers=delivery.headers, timeout=10)
+            response = outbound.post(
+                delivery.url, content=delivery.body, headers=delivery.headers, timeout=10
+            )
             error = None if response.is_success else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatcher.models import AlertEvent, AlertState
+from dispatcher.notify import outbound
 from dispatcher.notify.webhooks import SIGNATURE_HEADER, sign
 from dispatcher.oncall.policy import AlertPolicy
 
@@ -187,7 +188,7 @@ def post(policy: AlertPolicy, event: AlertEvent) -> str | None:
             return f"webhook secret {hook.secret_env} is not set in the environment"
         headers[SIGNATURE_HEADER] = sign(secret, body)
     try:
-        response = httpx.post(str(hook.url), content=body, headers=headers, timeout=5)
+        response = outbound.post(str(hook.url), content=body, headers=headers, timeout=5)
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if response.is_success else f"HTTP {response.status_code}"
