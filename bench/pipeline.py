@@ -140,3 +140,21 @@ def read_routed(engine: sa.Engine, event_ids: set[str]) -> list[Routed]:
 
 def _ts(value: datetime) -> float:
     return value.timestamp()
+
+
+def exactly_once(engine: sa.Engine, event_ids: list[str]) -> tuple[int, int]:
+    """``(lost, doubled)``: accepted events with no task, and tasks beyond one per event.
+
+    Also counts a ledger number given twice as doubled (numbers are unique per event).
+    """
+    wanted = set(event_ids)
+    with Session(engine) as s:
+        tasks = s.exec(select(Task.event_id)).all()
+        ledger = s.exec(select(Event.ledger_no)).all()
+    per_event: dict[str, int] = {}
+    for event_id in tasks:
+        if event_id in wanted:
+            per_event[event_id] = per_event.get(event_id, 0) + 1
+    lost = len(wanted - per_event.keys())
+    doubled = sum(n - 1 for n in per_event.values()) + (len(ledger) - len(set(ledger)))
+    return lost, doubled

@@ -1,13 +1,15 @@
 """Intake (登记): store an accepted event with its outbox state, exactly once per key.
 
 Idempotency rests on the database's unique constraint on ``(source_id, external_id)``, not on
-a check before the insert: each event is inserted inside a savepoint, and a unique violation
-turns into "the same event again" (200) or "same key, other content" (409).
+a check before the insert: a request's events are inserted together, and a unique violation
+runs the transaction again, this time reading the stored keys first, which turns each taken key
+into "the same event again" (200) or "same key, other content" (409).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from dispatcher.enums import EventStatus, TaskKind
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_problems
-from dispatcher.intake.ledger import next_ledger_no
+from dispatcher.intake.ledger import next_ledger_nos
 from dispatcher.models import Event, Source, Task
 from dispatcher.security import IdentityBox, content_hash, person_key
 from dispatcher.tasks.extensions import latest_of
@@ -118,8 +120,18 @@ def subject_keys(kind: str, payload: dict[str, Any], secret_key: str) -> tuple[s
     return None, None
 
 
-def accept_event(session: Session, source: Source, envelope: Envelope, ctx: IntakeContext) -> Accepted:
-    """Register one event; the caller's unit of work commits it (with its outbox state)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One envelope checked and made ready to store (fingerprint, identity sealed, ledger key)."""
+
+    envelope: Envelope
+    event: Event
+    kind: TaskKind
+    year: int
+
+
+def prepare_event(source: Source, envelope: Envelope, ctx: IntakeContext, box: IdentityBox) -> Prepared:
+    """Check one envelope against its source and the clock; ``Forbidden`` or ``ValidationFailed``."""
     if envelope.kind.value not in source.kind_set:
         raise Forbidden(f"source {source.name!r} may not publish {envelope.kind.value} events")
     received_at = envelope.received_at or ctx.now
@@ -129,7 +141,8 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
             details=[{"path": "received_at", "message": "must not be in the future"}],
         )
     received_at = min(received_at, ctx.now)
-    if received_at.astimezone(ctx.tz).year < EARLIEST_RECEIVED_YEAR:  # its ledger year would be 1999
+    year = received_at.astimezone(ctx.tz).year
+    if year < EARLIEST_RECEIVED_YEAR:  # its ledger year would be 1999
         raise ValidationFailed(
             f"received_at falls before {EARLIEST_RECEIVED_YEAR} in {ctx.tz.key}",
             details=[{"path": "received_at", "message": f"must not be before {EARLIEST_RECEIVED_YEAR}"}],
@@ -143,52 +156,94 @@ def accept_event(session: Session, source: Source, envelope: Envelope, ctx: Inta
             "received_at": envelope.received_at.isoformat() if envelope.received_at else None,
         },
     )
-
-    # No look-up first: the unique constraint decides, so concurrent retries cannot both insert.
     public, identity = split_identity(envelope.kind, payload, envelope.payload)
-    savepoint = session.begin_nested()
+    subject_key, subject_unit_key = subject_keys(envelope.kind.value, public, ctx.secret_key)
+    event = Event(
+        subject_key=subject_key,
+        subject_unit_key=subject_unit_key,
+        id=uuid.uuid4().hex,
+        source_id=source.id,  # type: ignore[arg-type]
+        external_id=envelope.external_id,
+        kind=envelope.kind.value,
+        ledger_no="",  # numbered when stored
+        received_at=received_at,
+        accepted_at=ctx.now,
+        content_hash=fingerprint,
+        payload=public,
+        identity_enc=box.seal(identity),
+        status=EventStatus.accepted,
+        relay_after=ctx.now + ctx.relay_after,
+    )
+    return Prepared(envelope, event, TaskKind(envelope.kind.value), year)
+
+
+class KeyTaken(Exception):
+    """A concurrent request stored one of these keys first: run the transaction again, looking."""
+
+
+def store_events(
+    session: Session, source: Source, prepared: Sequence[Prepared], *, look_up: bool
+) -> list[Accepted | Conflict]:
+    """Store checked events in one go: one upsert per (kind, year) for their ledger numbers, one
+    multi-row INSERT; the caller's unit of work commits them (with their outbox state).
+
+    ``(source_id, external_id)`` is unique in the database, and that constraint decides. With
+    ``look_up`` false nothing is read first (the usual case: keys are new); if a key turns out to
+    be taken the INSERT fails and ``KeyTaken`` asks for the whole transaction again with
+    ``look_up``, which reads the stored keys first and answers duplicates (same content: 200) and
+    conflicts (other content: 409). A key repeated inside one batch is a duplicate of its first.
+    """
+    keys = [p.envelope.external_id for p in prepared]
+    stored: dict[str, Event] = {}
+    if look_up:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            stored.update(
+                (e.external_id, e)
+                for e in session.exec(
+                    select(Event).where(Event.source_id == source.id, col(Event.external_id).in_(chunk))
+                )
+            )
+    fresh: dict[str, Prepared] = {}
+    for p in prepared:
+        if p.envelope.external_id not in stored:
+            fresh.setdefault(p.envelope.external_id, p)
+    groups: dict[tuple[TaskKind, int], list[Prepared]] = {}
+    for p in fresh.values():
+        groups.setdefault((p.kind, p.year), []).append(p)
+    for kind, year in sorted(groups, key=lambda k: (k[0].ledger_prefix, k[1])):  # one lock order for all
+        group = groups[(kind, year)]
+        for p, number in zip(group, next_ledger_nos(session, kind, year, len(group)), strict=True):
+            p.event.ledger_no = number
+    session.add_all([p.event for p in fresh.values()])
     try:
-        ledger_no = next_ledger_no(
-            session, TaskKind(envelope.kind.value), received_at.astimezone(ctx.tz).year
-        )
-        subject_key, subject_unit_key = subject_keys(envelope.kind.value, public, ctx.secret_key)
-        event = Event(
-            subject_key=subject_key,
-            subject_unit_key=subject_unit_key,
-            id=uuid.uuid4().hex,
-            source_id=source.id,  # type: ignore[arg-type]
-            external_id=envelope.external_id,
-            kind=envelope.kind.value,
-            ledger_no=ledger_no,
-            received_at=received_at,
-            accepted_at=ctx.now,
-            content_hash=fingerprint,
-            payload=public,
-            identity_enc=IdentityBox(ctx.secret_key).seal(identity),
-            status=EventStatus.accepted,
-            relay_after=ctx.now + ctx.relay_after,
-        )
-        session.add(event)
         session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        existing = _existing(session, source.id, envelope.external_id)
-        if existing is None:  # a different constraint failed: not ours to hide
-            raise
-        return _duplicate(existing, fingerprint)
-    return Accepted(event.id, ledger_no, duplicate=False)
+    except IntegrityError as exc:  # a key was taken (before us, or between our look-up and now)
+        raise KeyTaken() from exc
+    results: list[Accepted | Conflict] = []
+    for p in prepared:
+        key = p.envelope.external_id
+        if key in stored:
+            results.append(_duplicate(stored[key], p.event.content_hash))
+        elif fresh[key] is p:
+            results.append(Accepted(p.event.id, p.event.ledger_no, duplicate=False))
+        else:
+            results.append(_duplicate(fresh[key].event, p.event.content_hash))
+    return results
 
 
-def _existing(session: Session, source_id: int | None, external_id: str) -> Event | None:
-    return session.exec(
-        select(Event).where(Event.source_id == source_id, Event.external_id == external_id)
-    ).first()
+def accept_event(session: Session, source: Source, envelope: Envelope, ctx: IntakeContext) -> Accepted:
+    """Register one event (looking up its key first); the caller's unit of work commits it."""
+    prepared = prepare_event(source, envelope, ctx, IdentityBox(ctx.secret_key))
+    [result] = store_events(session, source, [prepared], look_up=True)
+    if isinstance(result, Conflict):
+        raise result
+    return result
 
 
-def _duplicate(existing: Event, fingerprint: str) -> Accepted:
+def _duplicate(existing: Event, fingerprint: str) -> Accepted | Conflict:
     if existing.content_hash != fingerprint:
-        raise Conflict(
+        return Conflict(
             f"external_id {existing.external_id!r} was already used for event {existing.id} "
             f"({existing.ledger_no}) with different content",
             details={"event_id": existing.id, "ledger_no": existing.ledger_no},

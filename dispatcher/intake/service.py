@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,16 @@ from sqlmodel import Session
 from dispatcher import errors, metrics
 from dispatcher.db import with_retries
 from dispatcher.intake.outbox import relay_due
-from dispatcher.intake.register import Accepted, Envelope, IntakeContext, accept_event, event_state
+from dispatcher.intake.register import (
+    Accepted,
+    Envelope,
+    IntakeContext,
+    KeyTaken,
+    Prepared,
+    event_state,
+    prepare_event,
+    store_events,
+)
 from dispatcher.models import Source
 from dispatcher.runtime import Runtime
 
@@ -22,11 +32,13 @@ Outcome = Accepted | errors.DispatchError
 
 
 def register_events(rt: Runtime, source: Source, envelopes: list[Envelope]) -> list[Outcome]:
-    """One transaction for all; each event in its own savepoint; enqueue after the commit.
+    """One transaction for all, set-based: a ledger upsert per kind and year, one INSERT; enqueue
+    after the commit.
 
-    Events are stored grouped by kind so that concurrent batches lock the ledger counters in
-    the same order (no deadlocks); a deadlock or serialization failure runs the whole
-    transaction again. If the enqueue fails (broker down), the outbox relay sends them later.
+    Envelopes the source may not send, or with an impossible ``received_at``, are refused one by
+    one before anything is written. If a key is already taken the transaction runs again reading
+    the stored keys first (duplicates and conflicts); a deadlock or serialization failure runs it
+    again too. If the enqueue fails (broker down), the outbox relay sends the events later.
     """
     ctx = IntakeContext(
         now=rt.now(),
@@ -34,18 +46,29 @@ def register_events(rt: Runtime, source: Source, envelopes: list[Envelope]) -> l
         tz=rt.policy.tz,
         relay_after=timedelta(seconds=rt.settings.relay_after_seconds),
     )
-    order = sorted(range(len(envelopes)), key=lambda i: envelopes[i].kind.value)
+    checked: list[Prepared | errors.DispatchError] = []
+    for envelope in envelopes:
+        try:
+            checked.append(prepare_event(source, envelope, ctx, rt.identity_box))
+        except (errors.Forbidden, errors.ValidationFailed) as exc:
+            checked.append(exc)
+    valid = [c for c in checked if isinstance(c, Prepared)]
 
-    def work(session: Session) -> list[Outcome]:
-        stored: dict[int, Outcome] = {}
-        for i in order:
+    def work(session: Session, look_up: bool) -> list[Accepted | errors.Conflict]:
+        return store_events(session, source, valid, look_up=look_up)
+
+    stored: list[Accepted | errors.Conflict] = []
+    if valid:
+        for attempt in range(KEY_ATTEMPTS):
             try:
-                stored[i] = accept_event(session, source, envelopes[i], ctx)
-            except (errors.Conflict, errors.Forbidden, errors.ValidationFailed) as exc:
-                stored[i] = exc
-        return [stored[i] for i in range(len(envelopes))]
-
-    results = with_retries(rt.engine, work)
+                stored = with_retries(rt.engine, functools.partial(work, look_up=attempt > 0))
+                break
+            except KeyTaken as exc:
+                if attempt + 1 == KEY_ATTEMPTS:
+                    assert exc.__cause__ is not None
+                    raise exc.__cause__ from None
+    answers = iter(stored)
+    results: list[Outcome] = [c if isinstance(c, errors.DispatchError) else next(answers) for c in checked]
     fresh = [r.event_id for r in results if isinstance(r, Accepted) and not r.duplicate]
     if fresh:
         try:
@@ -59,6 +82,10 @@ def register_events(rt: Runtime, source: Source, envelopes: list[Envelope]) -> l
                 envelope.kind.value
             ).inc()
     return results
+
+
+#: Tries when keys are taken: the first reads nothing, the others read the stored keys first.
+KEY_ATTEMPTS = 3
 
 
 def state_of(rt: Runtime, source: Source, event_id: str) -> dict[str, Any]:
