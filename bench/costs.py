@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 from bench.harness import BenchError, throwaway_database
 from bench.pipeline import EXAMPLE_ORG, make_bodies
+from bench.report import append, machine
 from dispatcher.bootstrap import build_runtime
 from dispatcher.intake.register import Envelope, parse_event
 from dispatcher.intake.service import register_events
@@ -176,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=100, help="events per intake batch")
     p.add_argument("--database-url", help="PostgreSQL admin URL (a throwaway database is made next to it)")
     p.add_argument("--profile", action="store_true", help="also print each step's top functions (cProfile)")
+    p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    p.add_argument("--no-record", action="store_true", help="print the table without appending it")
     args = p.parse_args(argv)
     if not 10 <= args.events <= 20_000:
         p.error("--events must be within 10..20000")
@@ -186,11 +189,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BenchError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             return 1
-    print(f"\n{backend}, N = {args.events} per step, one thread\n")
-    print("| step | wall ms / event | CPU ms / event | statements / event | commits / event |")
-    print("|---|--:|--:|--:|--:|")
-    for step in steps:
-        print(step.row())
+    text = "\n".join([
+        f"### {time.strftime('%Y-%m-%d %H:%M %Z')} — cost per event, {backend}, N = {args.events} per step",
+        "",
+        f"Machine: {machine()}. In one process, one thread: no HTTP, no broker (`bench.costs`).",
+        "",
+        "| step | wall ms / event | CPU ms / event | statements / event | commits / event |",
+        "|---|--:|--:|--:|--:|",
+        *[step.row() for step in steps],
+        "",
+    ])  # fmt: skip
+    print("\n" + text)
+    if not args.no_record and not args.profile:
+        append(args.results, text)
     for step in steps:
         if step.profile:
             print(f"\n## {step.name}\n{step.profile}")

@@ -59,7 +59,7 @@ HEADER = (
 )
 
 
-async def _open_loop(
+async def open_loop(
     base_url: str, token: str, load: Load, seconds: float, body: Any, timeout: float = 30.0
 ) -> None:
     """Send ``rate × seconds`` requests on schedule; ``body(i)`` is the event to post, or None for a GET."""
@@ -102,9 +102,9 @@ async def _open_loop(
 def run_loads(base_url: str, token: str, rate: float, seconds: float) -> list[Load]:
     bodies = pipeline.make_bodies(int(rate * seconds) + 1, run=f"open-{secrets.token_hex(4)}")
     health = Load("baseline: GET /healthz", rate)
-    asyncio.run(_open_loop(base_url, token, health, seconds, lambda i: None))
+    asyncio.run(open_loop(base_url, token, health, seconds, lambda i: None))
     events = Load("POST /api/v1/events (one event each)", rate)
-    asyncio.run(_open_loop(base_url, token, events, seconds, lambda i: bodies[i]))
+    asyncio.run(open_loop(base_url, token, events, seconds, lambda i: bodies[i]))
     return [health, events]
 
 

@@ -8,14 +8,18 @@ knows the dramatiq adapter (``workers.broker``).
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
+from dispatcher import metrics
 from dispatcher.db import get_engine
 from dispatcher.errors import ConfigError
 from dispatcher.runtime import Queue, Runtime
 from dispatcher.settings import Settings, load_settings
 from dispatcher.supervision.policy import TimePolicy, load_policy
+
+log = logging.getLogger(__name__)
 
 
 def policy_for(settings: Settings) -> TimePolicy:
@@ -39,23 +43,38 @@ def policy_for(settings: Settings) -> TimePolicy:
 
 
 def build_runtime(
-    settings: Settings | None = None, *, queue: Queue | None = None, broker_timeout: float = 5.0
+    settings: Settings | None = None,
+    *,
+    queue: Queue | None = None,
+    broker_timeout: float = 5.0,
+    coalesce: float | None = None,
 ) -> Runtime:
     """Settings, engine, queue and policy for one process.
 
     ``queue`` defaults to an enqueuer on a new broker whose Redis calls time out after
     ``broker_timeout`` seconds (the API uses a short one: intake answers while Redis is down).
+    ``coalesce`` (the API): routing ids are sent by a background thread, those of requests
+    answered within that many seconds of each other in one message.
     """
-    from workers.broker import Enqueuer, build_broker
+    from workers.broker import CoalescingEnqueuer, Enqueuer, build_broker
 
     settings = settings or load_settings()
     policy = policy_for(settings)
+    if queue is None:
+        broker = build_broker(settings, timeout=broker_timeout)
+        queue = (
+            Enqueuer(broker)
+            if coalesce is None
+            else CoalescingEnqueuer(broker, linger=coalesce, on_failure=_enqueue_failed)
+        )
     return Runtime(
-        settings=settings,
-        engine=get_engine(settings.resolved_database_url),
-        queue=queue if queue is not None else Enqueuer(build_broker(settings, timeout=broker_timeout)),
-        policy=policy,
+        settings=settings, engine=get_engine(settings.resolved_database_url), queue=queue, policy=policy
     )
+
+
+def _enqueue_failed(count: int, exc: Exception) -> None:
+    metrics.ENQUEUE_FAILURES.inc(count)
+    log.warning("enqueue failed for %d event(s), the relay will retry: %s", count, exc)
 
 
 _current: Runtime | None = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -303,3 +306,70 @@ def _dead_letter(queue: str, message_id: str, body: bytes, score: float) -> Dead
         traceback=trace[-4000:],
         dead_since=datetime.fromtimestamp(score / 1000, UTC),
     )
+
+
+class CoalescingEnqueuer(Enqueuer):
+    """The API's queue: the routing ids of requests answered close together share a message.
+
+    ``route_events`` only hands the ids to a sender thread and returns: a request no longer waits
+    for Redis, and under load one message (one Redis round trip, one routing transaction)
+    carries the events of several requests. The sender waits ``linger`` seconds after the first
+    id of a message for others to join (up to ``ROUTE_CHUNK`` per message).
+
+    Nothing is lost by this: the events are committed before their ids get here, with their
+    outbox state; if the process dies before sending, or Redis refuses, the outbox relay sends
+    them after ``relay_after`` (``on_failure`` is told how many, for the log and the metric).
+    Ids still waiting are sent when the process exits normally.
+    """
+
+    def __init__(
+        self, broker: dramatiq.Broker, *, linger: float, on_failure: Callable[[int, Exception], None]
+    ) -> None:
+        super().__init__(broker)
+        self.linger = linger
+        self.on_failure = on_failure
+        self._pending: list[str] = []
+        self._ready = threading.Condition()
+        self._sender: threading.Thread | None = None
+        self._closed = False
+
+    def route_events(self, event_ids: Sequence[str]) -> None:
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the enqueuer is closed")
+            self._pending.extend(event_ids)
+            if self._sender is None or not self._sender.is_alive():  # first use (or after a fork)
+                self._sender = threading.Thread(target=self._send_forever, name="route-sender", daemon=True)
+                self._sender.start()
+                atexit.register(self.flush)
+            self._ready.notify()
+
+    def _send_forever(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._closed:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+            time.sleep(self.linger)  # let the requests answered meanwhile join this message
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every id waiting now (the sender's step; also at exit)."""
+        with self._ready:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            super().route_events(batch)
+        except Exception as exc:
+            self.on_failure(len(batch), exc)
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        if self._sender is not None:
+            self._sender.join(timeout=5)
+        self.flush()
+        super().close()

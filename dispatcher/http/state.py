@@ -20,6 +20,8 @@ from dispatcher.settings import Settings
 
 #: How long a Redis call of the API may take: intake answers 202 at once while Redis is down.
 API_BROKER_TIMEOUT = 1.0
+#: Routing ids of requests answered within this many seconds share one message (issue 13).
+ROUTE_LINGER = 0.005
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Services(Runtime):
 
 
 def build_services(settings: Settings | None = None) -> Services:
-    runtime = build_runtime(settings, broker_timeout=API_BROKER_TIMEOUT)
+    runtime = build_runtime(settings, broker_timeout=API_BROKER_TIMEOUT, coalesce=ROUTE_LINGER)
     return Services(**{f.name: getattr(runtime, f.name) for f in fields(Runtime) if f.init})
 
 

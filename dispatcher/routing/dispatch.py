@@ -98,26 +98,26 @@ def lock_events(session: Session, event_ids: Collection[str]) -> list[tuple[Even
     return [(event, status) for event, status in rows]
 
 
-def route_locked(
+@dataclass(slots=True)
+class Planned:
+    """An event's task, decided and built but not yet stored (its id comes with the INSERT)."""
+
+    event: Event
+    task: Task
+    decision: RouteDecision
+
+
+def plan_task(
     session: Session,
     event: Event,
-    existing: str | None,
     *,
     now: datetime,
     org: Org | None,
     failure: str | None = None,
     policy: TimePolicy = DEFAULT_POLICY,
     secret_key: str | None = None,
-) -> Routed | None:
-    """``dispatch_event`` on an event already read under its row lock, with its task's status."""
-    if event.status != EventStatus.accepted:
-        return None
-    if existing is not None:  # repair: the task exists, the event says otherwise
-        _mark_routed(
-            event, EventStatus.triage if existing == TaskStatus.triage else EventStatus.dispatched, now
-        )
-        return None
-
+) -> Planned:
+    """Decide where an accepted event goes and build its task with its clocks (nothing written)."""
     names = _identity_names(event, secret_key)
     reporter_keys = frozenset(person_key(secret_key, n) for n in names) if secret_key else frozenset()
     if failure is not None:
@@ -160,15 +160,21 @@ def route_locked(
     if dispatched:  # the accept and resolve clocks start (限期); a new task has taken no step yet
         for column, value in clock_changes(None, task, status, now=now, policy=policy).items():
             setattr(task, column, value)
-    session.add(task)
-    session.flush()  # a concurrent delivery that got here first makes this raise IntegrityError
+    return Planned(event, task, decision)
+
+
+def record_routed(session: Session, planned: Planned, *, now: datetime, org: Org | None) -> Routed:
+    """What follows a stored task (its id known): history, a clue's first stage, the handling
+    unit's notification, the event marked routed."""
+    task, decision, event = planned.task, planned.decision, planned.event
     assert task.id is not None
+    dispatched = task.status == TaskStatus.dispatched
     session.add(
         TaskHistory(
             task_id=task.id,
             at=now,
             actor=ROUTING_ACTOR,
-            to_status=status,
+            to_status=task.status,
             note=decision.reason,
             handler_unit=task.handler_unit,
             due_at=pressing_due(task),
@@ -190,6 +196,41 @@ def route_locked(
     _mark_routed(event, EventStatus.dispatched if dispatched else EventStatus.triage, now)
     webhook = notification if notification is not None and notification.webhook_status == "pending" else None
     return Routed(task, webhook)
+
+
+def repair(event: Event, existing: str | None, now: datetime) -> bool:
+    """Whether there is nothing to route: the event is routed already, or its task exists (then the
+    event, which says otherwise, is repaired)."""
+    if event.status != EventStatus.accepted:
+        return True
+    if existing is not None:
+        _mark_routed(
+            event, EventStatus.triage if existing == TaskStatus.triage else EventStatus.dispatched, now
+        )
+        return True
+    return False
+
+
+def route_locked(
+    session: Session,
+    event: Event,
+    existing: str | None,
+    *,
+    now: datetime,
+    org: Org | None,
+    failure: str | None = None,
+    policy: TimePolicy = DEFAULT_POLICY,
+    secret_key: str | None = None,
+) -> Routed | None:
+    """``dispatch_event`` on an event already read under its row lock, with its task's status."""
+    if repair(event, existing, now):
+        return None
+    planned = plan_task(
+        session, event, now=now, org=org, failure=failure, policy=policy, secret_key=secret_key
+    )
+    session.add(planned.task)
+    session.flush()  # a concurrent delivery that got here first makes this raise IntegrityError
+    return record_routed(session, planned, now=now, org=org)
 
 
 def _identity_names(event: Event, secret_key: str | None) -> list[str]:

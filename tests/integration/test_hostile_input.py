@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
 
 from dispatcher.db import unit_of_work
 from dispatcher.enums import EventStatus
-from dispatcher.models import Event, Task
+from dispatcher.models import Event, Notification, Task
 from dispatcher.org.model import Org
 from tests import factories
 from tests.integration.conftest import auth, get_event_row, post_event
@@ -80,6 +82,46 @@ def test_one_unroutable_event_goes_to_triage_without_blocking_the_others_in_its_
         task = s.exec(sa.select(Task).where(Task.event_id == bad)).scalar_one()  # type: ignore[call-overload]
         assert task.rule == "routing_error"
         assert "需人工分办" in task.reason and "not" not in task.reason
+
+
+def test_an_event_whose_task_cannot_be_stored_goes_to_triage_and_the_rest_of_its_message_is_routed(
+    engine: sa.Engine,
+    loaded_org: Org,
+    offline_broker_api_url: str,
+    token: str,
+    broker: object,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Routing stores a message's tasks together (issue 13); a failure past the rules (here a bug
+    in the notification of one task) makes it route that message again one event at a time."""
+    import dispatcher.routing.dispatch as dispatch
+    from workers.actors import route_events
+
+    r = httpx.post(
+        f"{offline_broker_api_url}/api/v1/events:batch",
+        json={"events": [factories.complaint(), factories.complaint(), factories.complaint()]},
+        headers=auth(token),
+    )
+    bad, *good = (item["event_id"] for item in r.json()["results"])
+    real = dispatch.add_notification
+
+    def broken(session: Any, org: Any, **kw: Any) -> Any:
+        if kw["task"].event_id == bad:
+            raise KeyError("a bug")
+        return real(session, org, **kw)
+
+    monkeypatch.setattr(dispatch, "add_notification", broken)
+    route_events([bad, *good])
+
+    assert "one at a time" in caplog.text
+    assert [get_event_row(engine, e).status for e in good] == [EventStatus.dispatched] * 2
+    assert get_event_row(engine, bad).status == EventStatus.triage
+    with unit_of_work(engine) as s:
+        tasks = {t.event_id: t for t in s.exec(select(Task)).all()}
+        assert len(tasks) == 3 and tasks[bad].rule == "routing_error"
+        notified = s.exec(select(Notification.task_id)).all()
+        assert sorted(n or 0 for n in notified) == sorted(tasks[e].id or 0 for e in good)
 
 
 # --- issue 11: what a hostile test found ----------------------------------------------------------
