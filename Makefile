@@ -38,7 +38,7 @@ unit: $(DEV_STAMP)
 	$(BIN)/pytest tests/unit -q
 
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
