@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench import pipeline
-from bench.harness import BenchError
+from bench.harness import BenchError, cpu_seconds
 from bench.report import append, machine, percentile
 from bench.system import running_system
 
@@ -43,19 +43,23 @@ class Load:
     #: How late the generator itself sent, at worst (a busy client machine shows here).
     worst_send_lag: float = 0.0
     event_ids: list[str] = field(default_factory=list)
+    #: CPU seconds of the API process while this load ran.
+    api_cpu: float = 0.0
 
     def row(self) -> str:
         lat = self.latencies or [float("nan")]
         return (
             f"| {self.name} | {self.rate:,.0f} | {self.sent:,} | {len(self.errors)} "
             f"| {percentile(lat, 50) * 1000:.1f} | {percentile(lat, 95) * 1000:.1f} "
-            f"| {percentile(lat, 99) * 1000:.1f} | {max(lat) * 1000:.0f} | {self.worst_send_lag * 1000:.0f} |"
+            f"| {percentile(lat, 99) * 1000:.1f} | {max(lat) * 1000:.0f} | {self.worst_send_lag * 1000:.0f} "
+            f"| {self.api_cpu / max(self.sent, 1) * 1000:.2f} |"
         )
 
 
 HEADER = (
-    "| load | offered req/s | requests | errors | p50 ms | p95 ms | p99 ms | max ms | worst send lag ms |\n"
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+    "| load | offered req/s | requests | errors | p50 ms | p95 ms | p99 ms | max ms | worst send lag ms "
+    "| API CPU ms / request |\n"
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 )
 
 
@@ -99,12 +103,14 @@ async def open_loop(
         await asyncio.gather(*tasks)
 
 
-def run_loads(base_url: str, token: str, rate: float, seconds: float) -> list[Load]:
+def run_loads(base_url: str, token: str, rate: float, seconds: float, api_pid: int) -> list[Load]:
     bodies = pipeline.make_bodies(int(rate * seconds) + 1, run=f"open-{secrets.token_hex(4)}")
     health = Load("baseline: GET /healthz", rate)
-    asyncio.run(open_loop(base_url, token, health, seconds, lambda i: None))
     events = Load("POST /api/v1/events (one event each)", rate)
-    asyncio.run(open_loop(base_url, token, events, seconds, lambda i: bodies[i]))
+    for load, body in ((health, lambda i: None), (events, lambda i: bodies[i])):
+        before = cpu_seconds({"api": api_pid})["api"]
+        asyncio.run(open_loop(base_url, token, load, seconds, body))
+        load.api_cpu = cpu_seconds({"api": api_pid})["api"] - before
     return [health, events]
 
 
@@ -148,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with running_system(database_url=args.database_url, redis_url=args.redis_url, processes=2,
                             threads=4) as system:  # fmt: skip
             print(f"open loop: {args.rate:.0f} requests/s for {args.seconds:.0f} s, twice…", flush=True)
-            loads = run_loads(system.base_url, system.token, args.rate, args.seconds)
+            loads = run_loads(system.base_url, system.token, args.rate, args.seconds, system.api.pid)
             answered = time.monotonic()
             ids = loads[-1].event_ids
             pipeline.wait_routed(system.engine, len(ids), timeout=args.timeout)

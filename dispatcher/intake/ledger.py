@@ -6,17 +6,25 @@ back (a duplicate, a crash), so does the increment, so numbers have no gaps and 
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from dispatcher.enums import TaskKind
-from dispatcher.models import LedgerCounter
 
 
 def next_ledger_no(session: Session, kind: TaskKind, year: int) -> str:
     """The next number of ``kind`` in ``year``, counted inside the caller's transaction."""
     [number] = next_ledger_nos(session, kind, year, 1)
     return number
+
+
+#: One statement, the same text for PostgreSQL and SQLite (3.35+): built once, so SQLAlchemy does
+#: not construct and compile an upsert on every request (a third of intake's CPU when it did).
+_TAKE = sa.text(
+    "INSERT INTO ledger_counters (prefix, year, value) VALUES (:prefix, :year, :count) "
+    "ON CONFLICT (prefix, year) DO UPDATE SET value = ledger_counters.value + excluded.value "
+    "RETURNING value"
+)
 
 
 def next_ledger_nos(session: Session, kind: TaskKind, year: int, count: int) -> list[str]:
@@ -28,13 +36,5 @@ def next_ledger_nos(session: Session, kind: TaskKind, year: int, count: int) -> 
     if count < 1:
         return []
     prefix = kind.ledger_prefix
-    table = LedgerCounter.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(prefix=prefix, year=year, value=count)
-    last = session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.prefix, table.c.year], set_={"value": table.c.value + count}
-        ).returning(table.c.value)
-    ).scalar_one()
+    last = int(session.execute(_TAKE, {"prefix": prefix, "year": year, "count": count}).scalar_one())
     return [f"{prefix}-{year}-{value:06d}" for value in range(last - count + 1, last + 1)]
