@@ -52,6 +52,12 @@ class Routed:
     webhook: Notification | None
 
 
+def township_loads(session: Session, org: Org) -> dict[str, int]:
+    """Open tasks of every township commission (0 for one with none): rule 6's figures."""
+    codes = [u.code for u in org.township_commissions.values()]
+    return {code: 0 for code in codes} | open_task_counts(session, codes)
+
+
 def dispatch_event(
     session: Session,
     event_id: str,
@@ -116,8 +122,13 @@ def plan_task(
     failure: str | None = None,
     policy: TimePolicy = DEFAULT_POLICY,
     secret_key: str | None = None,
+    counts: dict[str, int] | None = None,
 ) -> Planned:
-    """Decide where an accepted event goes and build its task with its clocks (nothing written)."""
+    """Decide where an accepted event goes and build its task with its clocks (nothing written).
+
+    ``counts``: the open tasks per township commission (rule 6), read once for a whole message
+    by the caller and kept up to date as its clues are assigned; read here when not given.
+    """
     names = _identity_names(event, secret_key)
     reporter_keys = frozenset(person_key(secret_key, n) for n in names) if secret_key else frozenset()
     if failure is not None:
@@ -125,10 +136,11 @@ def plan_task(
     elif org is None:
         decision = RouteDecision("triage", "no_org", "尚未加载组织目录（dispatcher org load），需人工分办")
     else:
-        counts: dict[str, int] = {}
-        if event.kind == TaskKind.clue:
-            counts = open_task_counts(session, [u.code for u in org.township_commissions.values()])
-        decision = decide_route(event.kind, event.payload, org, counts, reporter_keys=reporter_keys)
+        if event.kind == TaskKind.clue and counts is None:
+            counts = township_loads(session, org)
+        decision = decide_route(event.kind, event.payload, org, counts or {}, reporter_keys=reporter_keys)
+        if counts is not None and decision.outcome == DISPATCH and decision.handler_unit in counts:
+            counts[decision.handler_unit] += 1  # the next clue of this message sees this one
 
     dispatched = decision.outcome == DISPATCH
     status = TaskStatus.dispatched if dispatched else TaskStatus.triage

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from dispatcher.db import with_retries
+from dispatcher.enums import TaskKind
 from dispatcher.errors import Unavailable
 from dispatcher.models import Event, Notification
 from dispatcher.org.store import org_in_force
@@ -22,6 +23,7 @@ from dispatcher.routing.dispatch import (
     record_routed,
     repair,
     route_locked,
+    township_loads,
 )
 from dispatcher.runtime import Runtime
 
@@ -62,11 +64,16 @@ def _route_together(
     locked = lock_events(session, set(event_ids))
     _warn_missing(event_ids, locked)
     planned: list[Planned] = []
+    loads = None  # open tasks per township commission, read once if the message holds a clue
     for event, existing in locked:
         if repair(event, existing, now):
             continue
+        if loads is None and org is not None and event.kind == TaskKind.clue:
+            loads = township_loads(session, org)
         try:
-            plan = plan_task(session, event, now=now, org=org, policy=rt.policy, secret_key=secret_key)
+            plan = plan_task(
+                session, event, now=now, org=org, policy=rt.policy, secret_key=secret_key, counts=loads
+            )
         except OperationalError:
             raise
         except Exception as exc:  # the rules could not decide: triage, with a reason naming no content

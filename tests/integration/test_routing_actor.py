@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import sqlalchemy as sa
@@ -306,3 +308,26 @@ def test_a_message_orphaned_in_a_live_workers_ack_set_does_not_hold_the_relay_ba
         client.close()
     make_due(engine, event_id)
     assert relay_pass() == 1  # relayed again at once: the orphan is not a backlog
+
+
+def test_clues_routed_in_one_message_are_spread_over_the_least_loaded_townships(
+    engine: sa.Engine, loaded_org: Org, offline_broker_api_url: str, token: str, broker: Any
+) -> None:
+    """Rule 6 inside one message: the loads are read once and counted on as each clue is assigned
+    (issue 13), so the clues of a batch are spread as if they had come one by one."""
+    from workers.actors import route_events
+
+    r = httpx.post(
+        f"{offline_broker_api_url}/api/v1/events:batch",
+        json={"events": [factories.clue() for _ in range(6)]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    ids = [item["event_id"] for item in r.json()["results"]]
+
+    route_events(ids)
+
+    with unit_of_work(engine) as s:
+        tasks = s.exec(select(Task).where(col(Task.event_id).in_(ids))).all()
+    assert {t.rule for t in tasks} == {"cross_handling"}
+    per_unit = Counter(t.handler_unit for t in tasks)
+    assert len(per_unit) >= 2 and max(per_unit.values()) - min(per_unit.values()) <= 1, per_unit
