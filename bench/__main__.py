@@ -44,7 +44,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[list[str]],
         steps.append(("intake", f"intake single, {name}", intake.main, [*db, *n, "--mode", "single"]))
         steps.append(("intake", f"intake batch, {name}", intake.main, [*db, *n, "--mode", "batch"]))
     seconds = "5" if q else "30"
-    steps.append(("openloop", "open loop", openloop.main, [*last, "--rate", "200", "--seconds", seconds]))
+    for nice in ("0", "19"):  # workers at the API's priority, and yielding to it (`worker --nice 19`)
+        steps.append(
+            ("openloop", f"open loop, workers at nice {nice}", openloop.main,
+             [*last, "--rate", "200", "--seconds", seconds, "--worker-nice", nice])
+        )  # fmt: skip
     steps.append(("bulk", "bulk import", bulk.main, [*last, "--records", "2000" if q else "100000"]))
     minutes = ["--minutes", "1", "--every", "5"] if q else ["--minutes", "10", "--every", "15"]
     steps.append(("memory", "memory", memory.main, [*last, *minutes]))

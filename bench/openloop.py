@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -115,7 +117,7 @@ def run_loads(base_url: str, token: str, rate: float, seconds: float, api_pid: i
 
 
 def markdown(
-    loads: list[Load], backend: str, seconds: float, lost: int, doubled: int, routed_in: float
+    nice: int, loads: list[Load], backend: str, seconds: float, lost: int, doubled: int, routed_in: float
 ) -> str:
 
     when = time.strftime("%Y-%m-%d %H:%M %Z")
@@ -124,7 +126,8 @@ def markdown(
     lines = [
         f"### {when} — open loop, {backend}, {events.rate:.0f} requests/s for {seconds:.0f} s",
         "",
-        f"Machine: {machine()}. One API process, workers `-p 2 -t 4`; the generator shares the machine.",
+        f"Machine: {machine()}. One API process, workers `-p 2 -t 4 --nice {nice}`; the generator shares "
+        "the machine.",
         "",
         HEADER,
         *[load.row() for load in loads],
@@ -147,14 +150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed for routing to finish")
     p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     p.add_argument("--no-record", action="store_true", help="print the table without appending it")
+    p.add_argument("--worker-nice", type=int, default=0, help="`dispatcher worker --nice`")
+    p.add_argument(
+        "--pause-workers", action="store_true", help="stop the workers during the loads (intake alone)"
+    )
     args = p.parse_args(argv)
+    if not 0 <= args.worker_nice <= 19:
+        p.error("--worker-nice takes 0..19")
     if not 1 <= args.rate <= 5000 or not 1 <= args.seconds <= 3600:
         p.error("--rate 1..5000 and --seconds 1..3600")
     try:
         with running_system(database_url=args.database_url, redis_url=args.redis_url, processes=2,
-                            threads=4) as system:  # fmt: skip
+                            threads=4, worker_nice=args.worker_nice) as system:  # fmt: skip
             print(f"open loop: {args.rate:.0f} requests/s for {args.seconds:.0f} s, twice…", flush=True)
-            loads = run_loads(system.base_url, system.token, args.rate, args.seconds, system.api.pid)
+            if args.pause_workers:
+                os.killpg(system.worker.pid, signal.SIGSTOP)
+            try:
+                loads = run_loads(system.base_url, system.token, args.rate, args.seconds, system.api.pid)
+            finally:
+                if args.pause_workers:
+                    os.killpg(system.worker.pid, signal.SIGCONT)
             answered = time.monotonic()
             ids = loads[-1].event_ids
             pipeline.wait_routed(system.engine, len(ids), timeout=args.timeout)
@@ -164,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
-    text = markdown(loads, backend, args.seconds, lost, doubled, routed_in)
+    text = markdown(args.worker_nice, loads, backend, args.seconds, lost, doubled, routed_in)
     print("\n" + text)
     if not args.no_record:
         append(args.results, text)

@@ -79,7 +79,13 @@ def api_up(base_url: str, api: subprocess.Popen[bytes]) -> bool:
 
 @contextlib.contextmanager
 def running_system(
-    *, database_url: str | None, redis_url: str | None, processes: int, threads: int, logs: Path | None = None
+    *,
+    database_url: str | None,
+    redis_url: str | None,
+    processes: int,
+    threads: int,
+    worker_nice: int = 0,
+    logs: Path | None = None,
 ) -> Iterator[System]:
     """Everything started on 127.0.0.1, ready for events; all of it stopped and removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="zd-bench-") as tmp:
@@ -101,12 +107,14 @@ def running_system(
                 port = free_port()
                 base_url = f"http://127.0.0.1:{port}"
                 engine = pipeline.reader(url)
+                worker_argv = dispatcher_cmd(
+                    "worker", "-p", str(processes), "-t", str(threads), "--nice", str(worker_nice)
+                )
                 try:
                     with (
                         child(dispatcher_cmd("api", "--host", "127.0.0.1", "--port", str(port)), env,
                               work / "api.log") as api,
-                        child(dispatcher_cmd("worker", "-p", str(processes), "-t", str(threads)), env,
-                              work / "worker.log", stop_timeout=20) as worker,
+                        child(worker_argv, env, work / "worker.log", stop_timeout=20) as worker,
                     ):  # fmt: skip
                         wait_for(lambda: api_up(base_url, api), timeout=60, what="the API")
                         wait_for_log(work / "worker.log", DRAMATIQ_READY, processes, worker, timeout=60)

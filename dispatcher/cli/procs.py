@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -45,6 +46,12 @@ def api(
 def worker(
     processes: Annotated[int, typer.Option("--processes", "-p", help="worker processes")] = 1,
     threads: Annotated[int, typer.Option("--threads", "-t", help="threads per process")] = 4,
+    nice: Annotated[
+        int,
+        typer.Option(
+            help="CPU niceness 0..19: on a machine shared with the API, intake goes first", min=0, max=19
+        ),
+    ] = 0,
 ) -> None:
     """dramatiq workers consuming the routing, notify and supervision queues (replaces this process)."""
     from dispatcher.bootstrap import policy_for
@@ -63,7 +70,19 @@ def worker(
         env.update(prometheus_env(cfg))
     argv = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes),
             "--threads", str(threads), "--queues", *ALL_QUEUES]  # fmt: skip
+    if nice:
+        lower_priority(nice)
     os.execve(sys.executable, argv, env)
+
+
+def lower_priority(nice: int) -> None:
+    """Yield the CPU to the API when both want it (issue 13): routing is asynchronous by design,
+    intake answers upstream systems. Sets this process's niceness (its workers inherit it) and,
+    where the kernel groups processes by session (autogroup), the session's, without which a
+    niceness counts only against processes of the same session."""
+    os.nice(nice)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(nice))
 
 
 def scheduler() -> None:
@@ -117,6 +136,12 @@ def up(
     host: Annotated[str, typer.Option(help="API bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    worker_nice: Annotated[
+        int,
+        typer.Option(
+            help="the workers' CPU niceness (0..19): when both are busy, the API goes first", min=0, max=19
+        ),
+    ] = 0,
 ) -> None:
     """Everything on one machine: migrations, embedded Redis, API, workers, scheduler."""
     from dispatcher.bootstrap import policy_for
@@ -153,7 +178,7 @@ def up(
         python_child("api", ["api", "--host", host, "--port", str(port)], env, log_file=logs / "api.log"),
         python_child(
             "worker",
-            ["worker", "--processes", str(workers)],
+            ["worker", "--processes", str(workers), "--nice", str(worker_nice)],
             env,
             log_file=logs / "worker.log",
             stop_timeout=20.0,
