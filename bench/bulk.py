@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from bench import pipeline
 from bench.harness import ROOT, BenchError, cpu_seconds, dispatcher_cmd
-from bench.report import append, machine
+from bench.report import finish, machine
 from bench.system import running_system
 
 #: The goal of issue 13: records accepted per second by the import.
@@ -102,10 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{role} {ms:.2f}" for role, ms in cpu.items()) + ".",
         "",
     ])  # fmt: skip
-    print("\n" + text)
-    if not args.no_record:
-        append(args.results, text)
-    return 1 if lost or doubled else 0
+    return finish(text, args.results, record=not args.no_record, ok=not (lost or doubled))
 
 
 if __name__ == "__main__":

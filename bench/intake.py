@@ -19,14 +19,11 @@ import contextlib
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-
-import httpx
 
 from bench import baseline, pipeline
 from bench.harness import (
@@ -41,13 +38,13 @@ from bench.harness import (
     profiled,
     redis_broker,
     redis_pid,
-    run_cli,
     throwaway_database,
     wait_for,
     wait_for_log,
     webhook_sink,
 )
 from bench.report import Measured, Run, append, markdown
+from bench.system import api_up, prepare
 from dispatcher.settings import Settings
 from workers.broker import build_broker
 from workers.names import BENCH_QUEUE
@@ -116,15 +113,6 @@ def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {role: after[role] - before.get(role, 0.0) for role in after}
 
 
-def prepare_database(env: dict[str, str], org: Path) -> str:
-    """Migrate, load the example org, add a source that is never rate limited; its token."""
-    run_cli(["db", "upgrade"], env)
-    run_cli(["org", "load", str(org)], env)
-    out = run_cli(["source", "add", "bench", "--kinds", "clue,complaint,enterprise_request",
-                   "--rate", "100000", "--burst", "100000"], env)  # fmt: skip
-    return out.strip().splitlines()[-1]
-
-
 def run_pipeline(
     args: argparse.Namespace, env: dict[str, str], database_url: str, token: str, work: Path
 ) -> tuple[Measured, Measured, Measured, int, list[str]]:
@@ -139,7 +127,7 @@ def run_pipeline(
             child(api_argv, env, work / "api.log") as api,
             child(worker_argv, env, work / "worker.log", stop_timeout=20) as worker,
         ):
-            wait_for(lambda: _up(base_url, api), timeout=60, what="the API")
+            wait_for(lambda: api_up(base_url, api), timeout=60, what="the API")
             wait_for_log(work / "worker.log", DRAMATIQ_READY, args.processes, worker, timeout=60)
             print(f"pipeline: posting {args.events} events ({args.mode})…", flush=True)
             pids = {"api": api.pid, "worker": worker.pid, **_redis(env["DISPATCH_REDIS_URL"])}
@@ -188,15 +176,6 @@ def backend_tag(database_url: str) -> str:
     return "postgresql" if database_url.startswith("postgres") else "sqlite"
 
 
-def _up(base_url: str, api: subprocess.Popen[bytes]) -> bool:
-    if api.poll() is not None:
-        raise BenchError("the API process exited; see api.log")
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through every ``finally``: children are stopped
 
@@ -225,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     DISPATCH_LOG_LEVEL="WARNING", **secrets_env,
                 )  # fmt: skip
                 print(f"backend {backend}, broker {broker.url} (namespace {broker.namespace})", flush=True)
-                token = prepare_database(env, org)
+                token = prepare(env, org)
                 base = run_baseline(args, settings, env, work)
                 end_to_end, http, routing, triage, errors = run_pipeline(args, env, database_url, token, work)
         except BenchError as exc:

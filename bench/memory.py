@@ -23,7 +23,7 @@ import psutil
 from bench import pipeline
 from bench.harness import BenchError
 from bench.openloop import Load, open_loop
-from bench.report import append, machine, percentile
+from bench.report import finish, machine, percentile
 from bench.system import running_system
 
 #: Growth under this many MiB, or this share, counts as flat (allocator noise, pools filling).
@@ -84,10 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     text = markdown(args, backend, samples, load, lost, doubled)
-    print("\n" + text)
-    if not args.no_record:
-        append(args.results, text)
-    return 1 if lost or doubled else 0
+    return finish(text, args.results, record=not args.no_record, ok=not (lost or doubled))
 
 
 def markdown(

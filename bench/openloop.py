@@ -29,7 +29,7 @@ import httpx
 
 from bench import pipeline
 from bench.harness import BenchError, cpu_seconds
-from bench.report import append, machine, percentile
+from bench.report import finish, machine, percentile
 from bench.system import running_system
 
 
@@ -180,10 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     text = markdown(args.worker_nice, loads, backend, args.seconds, lost, doubled, routed_in)
-    print("\n" + text)
-    if not args.no_record:
-        append(args.results, text)
-    return 1 if lost or doubled else 0
+    return finish(text, args.results, record=not args.no_record, ok=not (lost or doubled))
 
 
 if __name__ == "__main__":

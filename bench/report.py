@@ -137,3 +137,11 @@ def append(path: Path, text: str) -> None:
                 "Newest last.\n\n"
             )
         f.write(text + "\n")
+
+
+def finish(text: str, results: Path, *, record: bool, ok: bool) -> int:
+    """Print a step's table, append it to ``results`` unless told not to; the exit status."""
+    print("\n" + text)
+    if record:
+        append(results, text)
+    return 0 if ok else 1
