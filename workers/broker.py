@@ -332,6 +332,13 @@ class CoalescingEnqueuer(Enqueuer):
         self._ready = threading.Condition()
         self._sender: threading.Thread | None = None
         self._closed = False
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """In a forked child: the parent sends what it had; the child starts afresh."""
+        self._pending = []
+        self._ready = threading.Condition()
+        self._sender = None
 
     def route_events(self, event_ids: Sequence[str]) -> None:
         with self._ready:

@@ -38,3 +38,8 @@ def next_ledger_nos(session: Session, kind: TaskKind, year: int, count: int) -> 
     prefix = kind.ledger_prefix
     last = int(session.execute(_TAKE, {"prefix": prefix, "year": year, "count": count}).scalar_one())
     return [f"{prefix}-{year}-{value:06d}" for value in range(last - count + 1, last + 1)]
+
+
+def lock_ledger(session: Session, kind: TaskKind, year: int) -> None:
+    """Take the row lock of ``kind``'s counter in ``year`` (made if missing) without moving it."""
+    session.execute(_TAKE, {"prefix": kind.ledger_prefix, "year": year, "count": 0})

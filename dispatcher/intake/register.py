@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from dispatcher.enums import EventStatus, TaskKind
 from dispatcher.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_problems
-from dispatcher.intake.ledger import next_ledger_nos
+from dispatcher.intake.ledger import lock_ledger, next_ledger_nos
 from dispatcher.models import Event, Source, Task
 from dispatcher.security import IdentityBox, content_hash, person_key
 from dispatcher.tasks.extensions import latest_of
@@ -195,7 +195,12 @@ def store_events(
     """
     keys = [p.envelope.external_id for p in prepared]
     stored: dict[str, Event] = {}
+    counters = sorted({(p.kind, p.year) for p in prepared}, key=lambda k: (k[0].ledger_prefix, k[1]))
     if look_up:
+        # Hold the counters first: a request storing the same events holds them until it commits,
+        # so the look-up below sees its rows instead of racing it (issue 13 review).
+        for kind, year in counters:
+            lock_ledger(session, kind, year)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             stored.update(
@@ -215,7 +220,8 @@ def store_events(
         group = groups[(kind, year)]
         for p, number in zip(group, next_ledger_nos(session, kind, year, len(group)), strict=True):
             p.event.ledger_no = number
-    session.add_all([p.event for p in fresh.values()])
+    # In key order: two requests inserting the same keys then wait for each other, never cross.
+    session.add_all([fresh[key].event for key in sorted(fresh)])
     try:
         session.flush()
     except IntegrityError as exc:  # a key was taken (before us, or between our look-up and now)

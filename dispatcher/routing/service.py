@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from dispatcher.db import with_retries
@@ -102,13 +102,9 @@ def _route_one_by_one(
                 session, event, existing, now=rt.now(), org=org, policy=rt.policy, secret_key=secret_key
             )
             savepoint.commit()
-        except IntegrityError:
-            savepoint.rollback()
-            log.info("dispatch %s: already routed by a concurrent delivery", event_id)
-            continue
         except OperationalError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a unique violation too: the row lock rules out a concurrent insert
             savepoint.rollback()
             log.exception("dispatch %s: routing failed, sending it to triage", event_id)
             task = dispatch_event(
