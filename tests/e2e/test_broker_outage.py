@@ -70,22 +70,28 @@ def test_events_posted_while_redis_is_down_are_routed_when_it_returns(
 
         t0 = time.monotonic()
         redis.start()  # same port, empty: the messages enqueued before the outage may be lost too
-        wait_for(
-            lambda: routing_state(engine, ids)["routed"] == 50,
-            timeout=60,
-            interval=0.5,
-            what=f"all 50 events routed; now {routing_state(engine, ids)}",
-        )
-        print(f"all 50 events routed {elapsed(t0)}s after Redis came back")
-        state = routing_state(engine, ids)
-        assert state["with_task"] == 50 and not state["duplicates"], state
-        assert for_all_processes_alive(stack), "a process died during the outage"
+        assert_routed_once(engine, ids, stack, since=t0, timeout=60, after="Redis came back")
     finally:
         redis.stop()
 
 
 def for_all_processes_alive(stack) -> bool:
     return all(p.poll() is None for p in stack.procs.values())
+
+
+def assert_routed_once(
+    engine: sa.Engine, ids: list[str], stack, *, since: float, timeout: float, after: str
+) -> None:
+    """Every event routed within ``timeout`` of ``since``, each to exactly one task, no process dead."""
+    n = len(ids)
+    wait_for(
+        lambda: routing_state(engine, ids)["routed"] == n, timeout=timeout, interval=0.5,
+        what=f"all {n} events routed after {after}; now {routing_state(engine, ids)}",
+    )  # fmt: skip
+    print(f"all {n} events routed {elapsed(since)}s after {after}")
+    state = routing_state(engine, ids)
+    assert state["with_task"] == n and not state["duplicates"], state
+    assert for_all_processes_alive(stack), f"a process died before {after}"
 
 
 def test_a_redis_stall_with_a_backlog_strands_nothing(
@@ -117,13 +123,6 @@ def test_a_redis_stall_with_a_backlog_strands_nothing(
         time.sleep(10)
         redis.proc.send_signal(signal.SIGCONT)
         t0 = time.monotonic()
-        wait_for(
-            lambda: routing_state(engine, ids)["routed"] == 300, timeout=90, interval=0.5,
-            what=f"all 300 events routed after the stall; now {routing_state(engine, ids)}",
-        )  # fmt: skip
-        print(f"all 300 events routed {elapsed(t0)}s after Redis resumed")
-        state = routing_state(engine, ids)
-        assert state["with_task"] == 300 and not state["duplicates"], state
-        assert for_all_processes_alive(stack), "a process died during the stall"
+        assert_routed_once(engine, ids, stack, since=t0, timeout=90, after="Redis resumed")
     finally:
         redis.stop()
