@@ -33,3 +33,8 @@ ALL_QUEUES = (ROUTING_QUEUE, NOTIFY_QUEUE, SUPERVISION_QUEUE, MONTHLY_QUEUE)
 def leader_key(namespace: str) -> str:
     """The Redis key holding the scheduler leader's name (``schedules.leader``; read by on-call)."""
     return f"{namespace}:scheduler:leader"
+
+
+def rate_key(namespace: str, source_id: object) -> str:
+    """The Redis hash of one source's token bucket, shared by every API process (``http.ratelimit``)."""
+    return f"{namespace}:rate:{source_id}"

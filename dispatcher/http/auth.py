@@ -59,7 +59,10 @@ async def current_source(request: Request, services: ServicesDep) -> Source:
     source = _cached_source(services, token) or await run_in_threadpool(_find_source, services, token)
     if source is None:
         raise Unauthorized("unknown source token")
-    wait = services.limiter.take(source.id, rate=source.rate_per_second, burst=source.burst)
+    # In a thread: the shared limiter asks Redis (``http.ratelimit``, a quarter second at most).
+    wait = await run_in_threadpool(
+        services.limiter.take, source.id, rate=source.rate_per_second, burst=source.burst
+    )
     if wait > 0:
         raise RateLimited(f"source {source.name!r} is over its rate limit", retry_after=wait)
     return source

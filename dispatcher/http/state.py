@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from dispatcher.bootstrap import build_runtime
+from dispatcher.http.ratelimit import RateLimiter, shared_buckets
 from dispatcher.http.sessions import LoginThrottle
 from dispatcher.intake.ratelimit import TokenBuckets
 from dispatcher.models import Source
@@ -26,8 +27,8 @@ ROUTE_LINGER = 0.005
 
 @dataclass
 class Services(Runtime):
-    #: Per-source rate limits (``intake.ratelimit``).
-    limiter: TokenBuckets = field(default_factory=TokenBuckets)
+    #: Per-source rate limits: shared by the API processes in Redis (``http.ratelimit``).
+    limiter: RateLimiter = field(default_factory=TokenBuckets)
     #: token hash → (source, monotonic expiry); see ``auth.SOURCE_CACHE_SECONDS``.
     source_cache: dict[str, tuple[Source, float]] = field(default_factory=dict)
     #: Recent failed web logins per login and per address (``web.login``).
@@ -36,7 +37,10 @@ class Services(Runtime):
 
 def build_services(settings: Settings | None = None) -> Services:
     runtime = build_runtime(settings, broker_timeout=API_BROKER_TIMEOUT, coalesce=ROUTE_LINGER)
-    return Services(**{f.name: getattr(runtime, f.name) for f in fields(Runtime) if f.init})
+    return Services(
+        **{f.name: getattr(runtime, f.name) for f in fields(Runtime) if f.init},
+        limiter=shared_buckets(runtime.settings),
+    )
 
 
 def get_services(request: Request) -> Services:

@@ -1,8 +1,8 @@
 """Per-source rate limiting: a token bucket per source, in the API process's memory.
 
-Kept in-process on purpose: intake must keep answering 202 while Redis is down, so the
-limiter cannot depend on it. With several API processes each enforces the limit on its own
-share of the traffic (documented in the README).
+The API shares its buckets across processes in Redis (``http.ratelimit.SharedBuckets``, issue
+12) and falls back to these while Redis does not answer: intake must keep answering 202 then,
+each process enforcing the limit on its own share of the traffic.
 """
 
 from __future__ import annotations
