@@ -38,50 +38,154 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DISPATCH_", env_file=None, extra="ignore")
 
-    env: Literal["development", "production"] = "development"
-    data_dir: Path = Path("./var")
-    database_url: str | None = None
-    redis_url: str | None = None
-    org_file: Path | None = None
-    policy_file: Path | None = None
-    secret_key: str | None = None
-    #: Ledger years, deadlines and monthly periods (a policy file may say the same, not otherwise).
-    timezone: str = "Asia/Shanghai"
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses to start without a strong `SECRET_KEY`, a `DATABASE_URL` "
+        "and a `REDIS_URL` (no embedded defaults).",
+    )
+    data_dir: Path = Field(
+        default=Path("./var"),
+        description="Folder for the SQLite file, the embedded Redis socket, the generated secret key, "
+        "rendered reports, the workers' metrics files and `dispatcher up`'s logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="The database, e.g. `postgresql://user:password@host/dispatch` (psycopg 3); "
+        "unset: SQLite (WAL) in `DATA_DIR`.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="The Redis server of the queues and the scheduler lease, e.g. `redis://host:6379/0`; "
+        "unset: an embedded Redis on `DATA_DIR/redis.sock` (one machine only).",
+    )
+    org_file: Path | None = Field(
+        default=None,
+        description="Org directory (YAML) that `dispatcher up` loads on first start (unset: "
+        "`examples/org.yaml`); elsewhere load one with `dispatcher org load FILE`.",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="The policy (YAML): clocks per kind, warnings, escalation, office hours, calendar "
+        "overrides, monthly jobs; unset: the built-in defaults (= `examples/policy.yaml`).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Derives the encryption, hashing and session keys; in production at least 32 random "
+        "characters. Unset in development: generated once into `DATA_DIR/secret.key`.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Ledger years, deadlines and monthly periods (a policy file may say the same, "
+        "not otherwise).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="Lowest level of the records logged (any case).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: one readable line per record; `json`: one JSON object per line "
+        "(time, level, logger, process, message, exception) for a log shipper.",
+    )
 
-    #: Broker namespace (Redis key prefix); tests give each run its own.
-    broker_namespace: str = "dispatch"
-    #: A worker silent for this long is presumed dead and its messages are redelivered.
-    heartbeat_timeout_ms: int = Field(default=15_000, ge=1_000)
-    #: Per-million chance that a broker command runs queue maintenance (requeueing dead workers' messages).
-    maintenance_chance: int = Field(default=50_000, ge=1, le=1_000_000)
-    #: Port of the worker's Prometheus exposition server (dramatiq's middleware); 0 turns it off.
-    worker_metrics_port: int = 9191
-    #: An event committed but not routed after this many seconds is enqueued again by the relay.
-    relay_after_seconds: float = Field(default=5.0, gt=0)
-    relay_interval_seconds: float = Field(default=2.0, gt=0)
-    #: Longest wait between two relays of the same event (backoff cap).
-    relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    broker_namespace: str = Field(
+        default="dispatch",
+        description="Broker namespace (Redis key prefix); tests give each run its own.",
+    )
+    heartbeat_timeout_ms: int = Field(
+        default=15_000,
+        ge=1_000,
+        description="A worker silent for this long is presumed dead and its messages are redelivered.",
+    )
+    maintenance_chance: int = Field(
+        default=50_000,
+        ge=1,
+        le=1_000_000,
+        description="Per-million chance that a broker command runs queue maintenance (requeueing dead "
+        "workers' messages).",
+    )
+    worker_metrics_port: int = Field(
+        default=9191,
+        description="Port of the worker's Prometheus exposition (dramatiq's middleware); 0 turns it off.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the workers' Prometheus exposition listens on; `0.0.0.0` lets a Prometheus "
+        "on another machine (or container) scrape it.",
+    )
+    relay_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="An event committed but not routed after this many seconds is enqueued again by the "
+        "outbox relay.",
+    )
+    relay_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often the scheduler runs the outbox relay."
+    )
+    relay_max_backoff_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait between two relays of the same event (backoff cap)."
+    )
 
-    #: Default per-source rate limit (requests per second, and burst) for new sources.
-    source_rate: float = Field(default=50.0, gt=0)
-    source_burst: int = Field(default=200, ge=1)
-    max_body_bytes: int = 256 * 1024
-    #: One attachment (photo, document) at most; the upload's body may be this plus 64 KiB of form.
-    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
-    #: Overrides the policy's feedback clock (days the requester has to answer before the task
-    #: closes as "no response"); unset: the policy file's ``clocks.<kind>.feedback`` decides.
-    feedback_window_days: float | None = Field(default=None, gt=0)
-    #: How often the scheduler closes tasks whose feedback window has passed.
-    feedback_sweep_seconds: float = Field(default=60.0, gt=0)
-    #: Tries of a webhook delivery before it is given up into the failed list.
-    webhook_max_attempts: int = Field(default=6, ge=1, le=50)
-    #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or CIDR networks, comma
-    #: separated); empty: nobody's, the peer's own address counts.
-    trusted_proxies: str = ""
-    #: The scheduler leader's lease in Redis: renewed every third of it; a standby takes over
-    #: within this many seconds of the leader's death.
-    scheduler_lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
-    max_batch: int = 500
+    source_rate: float = Field(
+        default=50.0,
+        gt=0,
+        description="Default rate limit of a new source (requests per second); "
+        "`dispatcher source add --rate` overrides it.",
+    )
+    source_burst: int = Field(
+        default=200,
+        ge=1,
+        description="Default burst of a new source (requests above the rate allowed at once).",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        description="Largest JSON body of an intake request (one event, a batch, a feedback); "
+        "a larger one is `413`.",
+    )
+    max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="One attachment (photo, document) at most; the upload's body may be this plus "
+        "64 KiB of form. A larger one is `413`.",
+    )
+    feedback_window_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Overrides the policy's feedback clock (days the requester has to answer before "
+        'the task closes as "no response"); unset: the policy\'s `clocks.<kind>.feedback` decides.',
+    )
+    feedback_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the scheduler closes tasks whose feedback window has passed.",
+    )
+    webhook_max_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=50,
+        description="Tries of a webhook delivery before it is given up into the failed list.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies whose `X-Forwarded-For` / `-Proto` the API believes (addresses or "
+        "CIDR networks, comma separated); empty: nobody's, the peer's own address counts.",
+    )
+    scheduler_lease_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=600.0,
+        description="The scheduler leader's lease in Redis, renewed every third of it: a standby "
+        "takes over within this many seconds of the leader's death.",
+    )
+    max_batch: int = Field(
+        default=500, description="Most events in one `POST /events:batch`; more is refused."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

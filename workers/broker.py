@@ -84,7 +84,7 @@ def prometheus_env(settings: Settings) -> dict[str, str]:
     db = (settings.data_dir / "prometheus").resolve()
     db.mkdir(parents=True, exist_ok=True)
     return {
-        "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_host": settings.worker_metrics_host,
         "dramatiq_prom_port": str(settings.worker_metrics_port),
         "dramatiq_prom_db": str(db),
         "PROMETHEUS_MULTIPROC_DIR": str(db),

@@ -15,8 +15,8 @@ from dispatcher.supervision.policy import announce_calendar
 from workers.actors import declare_actors
 from workers.broker import Enqueuer, build_broker
 
-setup_logging()
 settings = load_settings()
+setup_logging(settings)
 broker = build_broker(settings, prometheus=True)
 enqueuer = Enqueuer(broker)
 enqueuer.name_worker()

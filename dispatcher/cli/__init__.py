@@ -36,13 +36,14 @@ def _database_hint(exc: Exception) -> str:
 
 
 def _register() -> None:
-    from dispatcher.cli import admin, data, monthly, oncall, procs
+    from dispatcher.cli import admin, config, data, monthly, oncall, procs
 
     admin.register(app)
     procs.register(app)
     data.register(app)
     monthly.register(app)
     oncall.register(app)
+    config.register(app)
 
 
 def main() -> None:

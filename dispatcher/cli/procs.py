@@ -13,7 +13,7 @@ from rich.console import Console
 
 from dispatcher.cli.common import session, settings
 from dispatcher.errors import ConfigError
-from dispatcher.logs import setup_logging
+from dispatcher.logs import route_uvicorn_logs, setup_logging
 from dispatcher.settings import Settings
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -25,6 +25,10 @@ EXAMPLE_ORG = Path("examples/org.yaml")
 def api(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
+    access_log: Annotated[
+        bool,
+        typer.Option("--access-log", help="one log line per request (JSON when DISPATCH_LOG_FORMAT=json)"),
+    ] = False,
 ) -> None:
     """The HTTP API (one process)."""
     import uvicorn
@@ -32,14 +36,17 @@ def api(
     from dispatcher.http.app import create_app
     from dispatcher.http.state import build_services
 
-    setup_logging()
-    services = build_services(settings())  # a bad policy file is one line here, not a failed startup
+    cfg = settings()
+    setup_logging(cfg)
+    route_uvicorn_logs(access_log=access_log)  # uvicorn's lines in our format (log_config=None below)
+    services = build_services(cfg)  # a bad policy file is one line here, not a failed startup
     # X-Forwarded-For / -Proto are believed only from the proxies named in TRUSTED_PROXIES (none by
     # default): otherwise anyone could pick the address the login throttle counts.
     trusted = ",".join(services.settings.proxies)
     uvicorn.run(
-        create_app(services=services, watch_alerts=True), host=host, port=port, log_level="warning",
-        access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+        create_app(services=services, watch_alerts=True), host=host, port=port,
+        log_config=None, log_level=None, access_log=access_log,
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
     )  # fmt: skip
 
 
@@ -68,7 +75,9 @@ def worker(
     env = dict(os.environ)
     if cfg.worker_metrics_port:
         env.update(prometheus_env(cfg))
-    argv = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes),
+    # JSON logs: dramatiq's supervising process formats its own lines too (workers.run)
+    cli = "workers.run" if cfg.log_format == "json" else "dramatiq"
+    argv = [sys.executable, "-m", cli, "workers.main", "--processes", str(processes),
             "--threads", str(threads), "--queues", *ALL_QUEUES]  # fmt: skip
     if nice:
         lower_priority(nice)
@@ -89,8 +98,9 @@ def scheduler() -> None:
     """Periodic jobs: outbox relay, deadline sweep, webhook relay, feedback expiry."""
     from schedules.main import run
 
-    setup_logging()
-    run(settings())
+    cfg = settings()
+    setup_logging(cfg)
+    run(cfg)
 
 
 def prepare(cfg: Settings, *, org_file: Path | None) -> None:
@@ -149,8 +159,8 @@ def up(
     from dispatcher.supervision.policy import calendar_warning
     from dispatcher.wallclock import utcnow
 
-    setup_logging()
     cfg = settings()
+    setup_logging(cfg)
     policy = policy_for(cfg)  # a bad policy file stops here, before any child starts
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     data = cfg.data_dir.resolve()
