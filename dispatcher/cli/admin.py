@@ -36,6 +36,49 @@ def db_upgrade() -> None:
     out.print("database is up to date")
 
 
+_SECRET_NOTE = (
+    " The backup holds personal data encrypted with DISPATCH_SECRET_KEY: a restored database cannot be read"
+    " without that key, so keep the key safe and apart from the backups (docs/BACKUP-AND-UPGRADE.md)."
+)
+_BACKUP_HELP = (
+    "Back up the database to FILE while the system runs: SQLite's online backup API (one consistent file,"
+    " WAL included) or `pg_dump --format=custom` (client tools on PATH; connection settings passed in the"
+    " environment)." + _SECRET_NOTE
+)
+_RESTORE_HELP = (
+    "Replace the database by the backup in FILE (stop the API, workers and schedulers first). Refuses a"
+    " database that holds rows unless --force; a damaged file changes nothing." + _SECRET_NOTE
+)
+_FORCE = typer.Option("--force", help="overwrite the file / replace a non-empty database")
+
+
+@db_app.command("backup", help=_BACKUP_HELP)
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="the backup file to write")],
+    force: Annotated[bool, _FORCE] = False,
+) -> None:
+    from dispatcher.backup import backup
+
+    summary = backup(settings().resolved_database_url, file, force=force)
+    out.print(f"backed up to {file}: {summary.describe()}")
+    out.print("keep DISPATCH_SECRET_KEY apart from this file: the backup cannot be read without it")
+
+
+@db_app.command("restore", help=_RESTORE_HELP)
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a file written by `dispatcher db backup`")],
+    force: Annotated[bool, _FORCE] = False,
+) -> None:
+    from dispatcher.backup import restore
+
+    summary = restore(settings().resolved_database_url, file, force=force)
+    out.print(f"restored {file}: {summary.describe()}")
+    if summary.behind:
+        out.print("the backup's schema is older than the code's: run `dispatcher db upgrade` before starting")
+    elif not summary.known:
+        out.print(f"revision {summary.revision} is unknown to this code: use the release that wrote it")
+
+
 def _read_org(file: Path) -> tuple[Any, str]:
     return read_checked(file, check_org_text)
 
