@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Test processes (pytest-xdist): each runs whole files, with its own databases, Redis namespaces and ports.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint unit clean bench
+.PHONY: run test lint unit clean bench faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ unit: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+## faults: the fault suite's long variant (10,000 events per scenario; docs/RELIABILITY.md)
+faults: $(DEV_STAMP)
+	DISPATCH_FAULTS=long $(BIN)/pytest tests/faults
+	$(BIN)/python -m tests.faults.report
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,8 +1,9 @@
-"""Test helpers: free ports, private Redis servers, a live API server, waiting."""
+"""Test helpers: free ports, private Redis and PostgreSQL servers, a live API server, waiting."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import socket
@@ -144,3 +145,73 @@ def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+def postgres_bin(tool: str) -> str | None:
+    """A PostgreSQL server tool (``initdb``, ``pg_ctl``): on the PATH or in Debian's versioned folder."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
+    return candidates[-1] if candidates else None
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (``initdb``) on a free port, which a test may stop, kill and
+    start again without touching the machine's own server. Run as ``postgres`` when we are root
+    (the server refuses root). ``fsync`` is off: the tests crash processes, not the machine."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.data = directory / "data"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            shutil.chown(directory, "postgres")
+
+    @staticmethod
+    def available() -> bool:
+        return postgres_bin("initdb") is not None and postgres_bin("pg_ctl") is not None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *argv: str) -> None:
+        done = subprocess.run([*self._as, *argv], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:2])} failed: {done.stdout}{done.stderr}")
+
+    def init(self) -> PostgresCluster:
+        self._run(str(postgres_bin("initdb")), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--no-sync")  # fmt: skip
+        return self
+
+    def start(self) -> PostgresCluster:
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off "
+                   "-c max_connections=200")  # fmt: skip
+        self._run(str(postgres_bin("pg_ctl")), "-D", str(self.data), "-l", str(self.directory / "server.log"),
+                  "-o", options, "-w", "-t", "60", "start")  # fmt: skip
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` (clients disconnected, clean) or ``immediate`` (as if the server crashed)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(postgres_bin("pg_ctl")), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(self.url().replace("postgresql://", "postgresql+psycopg://"),
+                                 isolation_level="AUTOCOMMIT")  # fmt: skip
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        return self.url(name)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
