@@ -64,6 +64,7 @@ class SharedBuckets:
         self._clock = clock
         self.local = TokenBuckets(clock=clock)
         self._lock = threading.Lock()
+        self._probe = threading.Lock()  # held by the one request asking Redis again after a failure
         self._failed_at: float | None = None
 
     @property
@@ -74,7 +75,8 @@ class SharedBuckets:
     def take(self, key: object, *, rate: float, burst: int, cost: float = 1.0) -> float:
         """Take ``cost`` tokens; returns 0 when allowed, else the seconds to wait before retrying."""
         cost = min(cost, float(burst))
-        if not self._cooling():
+        route = self._route()
+        if route != "local":
             try:
                 answer = self._script(keys=[rate_key(self._namespace, key)], args=[rate, burst, cost])
             except redis.RedisError as exc:
@@ -82,17 +84,30 @@ class SharedBuckets:
             else:
                 self._recovered()
                 return float(answer)
+            finally:
+                if route == "probe":
+                    self._probe.release()
         return self.local.take(key, rate=rate, burst=burst, cost=cost)
 
-    def _cooling(self) -> bool:
+    def _route(self) -> str:
+        """``shared`` while Redis answers; after a failure ``local`` until ``COOL_DOWN`` has passed,
+        then ``probe`` for one request at a time (it asks Redis) and ``local`` for the others."""
         with self._lock:
-            return self._failed_at is not None and self._clock() - self._failed_at < COOL_DOWN
+            if self._failed_at is None:
+                return "shared"
+            if self._clock() - self._failed_at < COOL_DOWN:
+                return "local"
+        return "probe" if self._probe.acquire(blocking=False) else "local"
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: redis.RedisError) -> None:
         with self._lock:
             first = self._failed_at is None
             self._failed_at = self._clock()
-        if first:
+        if isinstance(
+            exc, redis.ResponseError
+        ):  # Redis answered, but no: a bug or a wrong key, not an outage
+            log.error("rate limits: Redis refused the bucket script (%s); counting locally", exc)
+        elif first:
             log.warning("rate limits: Redis unreachable (%s); each API process counts on its own", exc)
 
     def _recovered(self) -> None:

@@ -3,6 +3,8 @@ the process's own bucket while Redis does not answer, and back to Redis once it 
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher.http.ratelimit import COOL_DOWN, SharedBuckets
+from dispatcher.http.ratelimit import COOL_DOWN, SharedBuckets, shared_buckets
+from dispatcher.settings import Settings
 from tests.support import RedisServer, free_port
 
 
@@ -103,3 +106,50 @@ def test_a_stalled_redis_costs_one_timeout_then_none(stalled_redis: RedisServer)
     for _ in range(3):
         assert limiter.take("s", rate=1.0, burst=5) == 0.0
     assert asked == [], "no request waits for a Redis known to be down"
+
+
+def test_after_the_cool_down_one_request_asks_redis_while_the_others_count_locally(
+    stalled_redis: RedisServer,
+) -> None:
+    clock = FakeClock()
+    limiter = _replica(stalled_redis.url, "ns", clock)
+    limiter.take("s", rate=1.0, burst=50)  # times out: Redis is stalled
+    clock.now += COOL_DOWN + 1
+    asked: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def slow_script(**kw: object) -> str:  # the probe, held inside Redis's answer
+        asked.append("probe")
+        inside.set()
+        release.wait(5)
+        raise redis.TimeoutError("still stalled")
+
+    limiter._script = slow_script  # type: ignore[assignment]
+    probe = threading.Thread(target=limiter.take, args=("s",), kwargs={"rate": 1.0, "burst": 50})
+    probe.start()
+    assert inside.wait(5)
+    others = [limiter.take("s", rate=1.0, burst=50) for _ in range(5)]
+    release.set()
+    probe.join(5)
+    assert asked == ["probe"], "the others did not wait for Redis"
+    assert others == [0.0] * 5
+
+
+def test_a_refusing_redis_is_logged_as_an_error_and_intake_goes_on(
+    redis_url: str, broker_namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis.Redis.from_url(redis_url).set(f"{broker_namespace}:rate:s", "not a hash")  # WRONGTYPE
+    limiter = _replica(redis_url, broker_namespace)
+    with caplog.at_level(logging.ERROR, logger="dispatcher.http.ratelimit"):
+        assert limiter.take("s", rate=1.0, burst=2) == 0.0
+    assert not limiter.shared
+    assert "refused the bucket script" in caplog.text
+
+
+def test_the_api_limiter_from_the_settings_shares_its_buckets(settings: Settings) -> None:
+    """``shared_buckets(settings)``: the production client (one attempt, a quarter second)."""
+    a, b = shared_buckets(settings), shared_buckets(settings)
+    assert [a.take("src", rate=0.1, burst=2), b.take("src", rate=0.1, burst=2)] == [0.0, 0.0]
+    assert b.take("src", rate=0.1, burst=2) > 0
+    assert a.shared and b.shared
