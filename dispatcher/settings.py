@@ -78,9 +78,9 @@ class Settings(BaseSettings):
         description="Ledger years, deadlines and monthly periods (a policy file may say the same, "
         "not otherwise).",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO",
-        description="Lowest level of the records logged (any case).",
+        description="Lowest level of the records logged (any case; `WARN` is `WARNING`).",
     )
     log_format: Literal["text", "json"] = Field(
         default="text",
@@ -185,7 +185,10 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_any_case(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        return "WARNING" if level == "WARN" else level  # as the logging module itself accepts
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,6 @@ from __future__ import annotations
 import types
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit, urlunsplit
 
 import annotated_types
 import typer
@@ -93,15 +92,18 @@ def documented_table(doc: str) -> str | None:
 
 
 def masked_url(url: str) -> str:
-    """``url`` with its password, if any, shown as ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with its password shown as ``***``, parsed as SQLAlchemy parses it (a ``/`` or ``#``
+    in the password, a ``password=`` query parameter, an IPv6 host); an unparsable URL is not shown."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(not a URL; not shown)"
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "MASKED"})
+    return parsed.render_as_string(hide_password=True).replace("password=MASKED", "password=***")
 
 
 def config(

@@ -52,6 +52,14 @@ def test_the_reference_has_one_row_per_setting_with_its_variable_type_and_defaul
         ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
         ("redis://redis:6379/0", "redis://redis:6379/0"),
         ("sqlite:////srv/dispatch/var/dispatch.sqlite3", "sqlite:////srv/dispatch/var/dispatch.sqlite3"),
+        # as the database driver reads them: not as urllib would (it finds no password in these)
+        ("postgresql://u:pa/ss@db/dispatch", "postgresql://u:***@db/dispatch"),
+        ("postgresql://u:p#ss@db/dispatch", "postgresql://u:***@db/dispatch"),
+        (
+            "postgresql://u@[::1]:5432/dispatch?password=s3cret",
+            "postgresql://u@[::1]:5432/dispatch?password=***",
+        ),
+        ("not a url", "(not a URL; not shown)"),
     ],
 )
 def test_urls_are_shown_with_their_password_masked(url: str, shown: str) -> None:
