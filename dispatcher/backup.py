@@ -239,7 +239,8 @@ def _sqlite_restore(target: Path, file: Path, *, force: bool) -> Summary:
 def libpq_env(url: str) -> dict[str, str]:
     """The process environment with the URL's connection parameters as libpq variables."""
     parts = sa.engine.make_url(normalize_url(url))
-    env = dict(os.environ)
+    # nothing of the caller's own libpq settings (PGSERVICE, PGHOSTADDR…): the URL says where
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     given = {
         "PGHOST": parts.host,
         "PGPORT": str(parts.port) if parts.port else None,
@@ -309,8 +310,8 @@ def _pg_restore(url: str, file: Path, *, force: bool) -> Summary:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
         conn.commit()
     # An empty --dbname makes pg_restore connect (rather than print SQL), to PGDATABASE.
-    argv = [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-            "--no-password", "--dbname=", str(file)]  # fmt: skip
+    argv = [pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl", "--single-transaction",
+            "--exit-on-error", "--no-password", "--dbname=", str(file)]  # fmt: skip
     _run(argv, env, "pg_restore failed")
     with _connected(url) as conn:
         return summarize(conn)
