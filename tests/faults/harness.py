@@ -42,6 +42,10 @@ def size(short: int, long: int) -> int:
     return long if LONG else short
 
 
+#: pytest-timeout for one scenario (the suite's default, 300 s, is shorter than a long run's waits).
+TEST_TIMEOUT = size(600, 3600)
+
+
 # --- processes --------------------------------------------------------------------------------
 
 
@@ -288,7 +292,12 @@ class Load:
                             max_backoff=2,
                             transport=Counting(self.http, self._lock),
                         )
-                    if self._send(clients[url], item) or time.monotonic() > deadline:
+                    try:
+                        if self._send(clients[url], item) or time.monotonic() > deadline:
+                            break
+                    except Exception as exc:
+                        with self._lock:
+                            self.refused += [(e["external_id"], repr(exc)) for e in item]
                         break
                 if time.monotonic() > deadline:
                     with self._lock:
@@ -309,7 +318,7 @@ class Load:
             if exc.status is None or exc.status in (429, 500, 502, 503, 504):
                 return False  # gave up on this API for now: the next one, same external ids
             with self._lock:
-                self.refused.append((item[0]["external_id"], exc.body))
+                self.refused += [(e["external_id"], exc.body) for e in item]
             return True
         with self._lock:
             for body, result in zip(item, results, strict=True):
@@ -337,6 +346,10 @@ class Figures:
     ledger_gaps: int = 0
     supervision_doubled: int = 0
     supervision_steps: int = 0
+    #: webhook deliveries received, and notifications delivered more than once (allowed: webhooks
+    #: are at-least-once; the receiver deduplicates on X-Dispatch-Delivery)
+    webhooks: int = 0
+    webhooks_repeated: int = 0
     recover_seconds: float = 0.0
     http: dict[str, int] = field(default_factory=dict)
     notes: str = ""
@@ -399,12 +412,18 @@ def wait_routed(engine: sa.Engine, load: Load, *, since: float, what: str) -> fl
 
 
 def tally(
-    engine: sa.Engine, scenario: str, load: Load, *, recover_seconds: float, notes: str = ""
+    engine: sa.Engine,
+    scenario: str,
+    load: Load,
+    *,
+    recover_seconds: float,
+    notes: str = "",
+    deliveries: Counter[str] | None = None,
 ) -> Figures:
     """Count everything the promise is about, from the database, against what the load was told
     (one snapshot: supervision goes on while we read, and orders must match their notifications)."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
-        return _tally(
+        figures = _tally(
             lambda sql, **params: list(conn.execute(sa.text(sql), params).all()),
             engine.dialect.name,
             scenario,
@@ -412,6 +431,11 @@ def tally(
             recover_seconds=recover_seconds,
             notes=notes,
         )
+    if deliveries is not None:
+        figures.webhooks = sum(deliveries.values())
+        figures.webhooks_repeated = sum(1 for n in deliveries.values() if n > 1)
+    figures.record()
+    return figures
 
 
 def _tally(
@@ -423,7 +447,8 @@ def _tally(
     recover_seconds: float,
     notes: str,
 ) -> Figures:
-    stored = {ext: (eid, status) for ext, eid, status in q("SELECT external_id, id, status FROM events")}
+    rows = q("SELECT external_id, id, status FROM events")
+    stored = {ext: (eid, status) for ext, eid, status in rows}
     tasks_per_event = Counter(eid for (eid,) in q("SELECT event_id FROM tasks WHERE event_id IS NOT NULL"))
     dispatch_entries = Counter(
         tid for (tid,) in q("SELECT task_id FROM task_history WHERE move = 'dispatch'")
@@ -435,7 +460,12 @@ def _tally(
             lost += 1
     doubled = sum(n - 1 for n in tasks_per_event.values() if n > 1)
     doubled += sum(n - 1 for n in dispatch_entries.values() if n > 1)
-    doubled += len(stored) - len(set(stored))  # external ids stored twice (for this one source)
+    doubled += len(rows) - len(stored)  # an external id stored twice (the events' unique key forbids it)
+    # effects no unique key guards: a unit told twice that a task was dispatched to it
+    told_dispatched = Counter(
+        map(tuple, q("SELECT task_id, unit_code FROM notifications WHERE kind = 'dispatched'"))
+    )
+    doubled += sum(n - 1 for n in told_dispatched.values() if n > 1)
     gaps = 0
     numbers: dict[str, list[int]] = {}
     for (ledger_no,) in q("SELECT ledger_no FROM events"):
@@ -453,7 +483,7 @@ def _tally(
         steps_of = q("SELECT step FROM supervision_orders WHERE task_id = :t", t=worst)
         told_of = q("SELECT kind, unit_code, message FROM notifications WHERE task_id = :t", t=worst)
         notes += f"; task {worst}: orders {steps_of}, notifications {told_of}"
-    figures = Figures(
+    return Figures(
         scenario=scenario,
         database=database,
         sent=len(load.events),
@@ -468,8 +498,6 @@ def _tally(
         http=dict(load.http),
         notes=notes,
     )
-    figures.record()
-    return figures
 
 
 @contextlib.contextmanager

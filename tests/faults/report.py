@@ -20,6 +20,8 @@ COLUMNS = (
     ("supervision_steps", "supervision steps"),
     ("supervision_doubled", "steps doubled"),
     ("recover_seconds", "recovered (s)"),
+    ("webhooks", "webhooks"),
+    ("webhooks_repeated", "webhooks repeated"),
     ("notes", "notes"),
 )
 

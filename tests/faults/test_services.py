@@ -13,10 +13,10 @@ import uuid
 
 import pytest
 
-from tests.faults.harness import Load, bodies, size, tally, wait_routed
+from tests.faults.harness import TEST_TIMEOUT, Load, bodies, size, tally, wait_routed
 from tests.support import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TEST_TIMEOUT)]
 
 
 def _fleet(install, **settings: str):  # type: ignore[no-untyped-def]
@@ -47,6 +47,7 @@ def test_a_redis_stall_with_a_backlog(install) -> None:
         inst.engine,
         "Redis stalled 10 s (SIGSTOP) with a backlog",
         load,
+        deliveries=inst.deliveries,
         recover_seconds=took,
         notes="recovery counted from SIGCONT",
     )
@@ -71,6 +72,7 @@ def test_a_redis_restart_without_persistence(install) -> None:
         inst.engine,
         "Redis killed, restarted empty after 3 s",
         load,
+        deliveries=inst.deliveries,
         recover_seconds=took,
         notes="recovery counted from the restart; the outbox relay re-sent what was lost",
     )
@@ -94,6 +96,7 @@ def test_a_postgresql_restart_answers_503_with_retry_after_and_half_writes_nothi
         inst.engine,
         "PostgreSQL stopped 5 s, restarted",
         load,
+        deliveries=inst.deliveries,
         recover_seconds=took,
         notes=f"503 answers: {load.http.get('503', 0)}, all with Retry-After",
     )

@@ -15,10 +15,19 @@ import redis
 
 from schedules.leader import current_leader
 from tests import factories
-from tests.faults.harness import Load, backdate_org, bodies, monthly_done, size, tally, wait_routed
+from tests.faults.harness import (
+    TEST_TIMEOUT,
+    Load,
+    backdate_org,
+    bodies,
+    monthly_done,
+    size,
+    tally,
+    wait_routed,
+)
 from tests.support import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TEST_TIMEOUT)]
 
 
 def test_two_apis_three_workers_two_schedulers_one_of_each_killed(install) -> None:
@@ -51,6 +60,7 @@ def test_two_apis_three_workers_two_schedulers_one_of_each_killed(install) -> No
         inst.engine,
         "2 APIs, 3 workers, 2 schedulers; one of each killed",
         load,
+        deliveries=inst.deliveries,
         recover_seconds=took,
         notes=f"{len(expected)} monthly runs, each once",
     )
@@ -92,7 +102,9 @@ def test_a_source_rate_limit_holds_across_api_replicas_and_intake_outlives_redis
     assert inst.redis.proc is not None
     inst.redis.proc.kill()  # Redis gone: each API falls back to counting on its own
     inst.redis.proc.wait(10)
+    started = time.monotonic()
     down = _hammer(fleet.apis(), token, 40, uuid.uuid4().hex[:8])
+    refill = 2 * (int((time.monotonic() - started) * 0.5) + 1)  # two local buckets refill
     assert set(down) <= {202, 429}, f"intake without Redis: {down}"
     assert down[202] >= 2, f"intake must keep accepting while Redis is down: {down}"
-    assert down[202] <= 2 * 10 + 2, f"each replica still limits on its own share: {down}"
+    assert down[202] <= 2 * 10 + refill, f"each replica still limits on its own share: {down}"
