@@ -103,6 +103,21 @@ class Deployment:
             self.wait_api(proc)
         return proc
 
+    def start_apis(self, *names: str) -> None:
+        """Several APIs, started together, each on its port (as on several machines)."""
+        for name in names:
+            self.api(name, wait=False)
+        for name in names:
+            self.wait_api(self.procs[name])
+
+    def two_of_each(self) -> Deployment:
+        """Two APIs, two workers (one process, four threads each) and a scheduler."""
+        self.start_apis("api-1", "api-2")
+        self.worker("worker-1")
+        self.worker("worker-2")
+        self.scheduler()
+        return self
+
     def wait_api(self, proc: Proc, timeout: float = 60) -> None:
         wait_for(lambda: api_ready(proc.url) or not proc.running, timeout=timeout, what=f"{proc.name} ready")
         assert proc.running, self.log(proc.name)

@@ -40,13 +40,7 @@ def _tag() -> str:
 
 def test_workers_killed_every_few_seconds(install) -> None:
     inst, fleet = install()
-    for name in ("api-1", "api-2"):
-        fleet.api(name, wait=False)
-    for name in ("api-1", "api-2"):
-        fleet.wait_api(fleet.procs[name])
-    fleet.worker("worker-1")
-    fleet.worker("worker-2")
-    fleet.scheduler()
+    fleet.two_of_each()
     load = Load(fleet.apis, inst.token, bodies(size(600, 10_000), _tag())).start()
     kills: list[str] = []
     boots = {"worker-1": 0, "worker-2": 0}
@@ -88,10 +82,7 @@ def test_apis_killed_mid_request(install) -> None:
     """Requests in flight die with their API; the client retries them (same ``external_id``) on the
     other API: whatever the dead one had committed answers as a duplicate, nothing is created twice."""
     inst, fleet = install()
-    for name in ("api-1", "api-2"):
-        fleet.api(name, wait=False)
-    for name in ("api-1", "api-2"):
-        fleet.wait_api(fleet.procs[name])
+    fleet.start_apis("api-1", "api-2")
     fleet.worker("worker-1", threads=4)
     fleet.scheduler()
     # single events (many requests in flight), an API killed every 2 s from the start

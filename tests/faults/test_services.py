@@ -19,16 +19,9 @@ from tests.support import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TEST_TIMEOUT)]
 
 
-def _fleet(install, **settings: str):  # type: ignore[no-untyped-def]
-    inst, fleet = install(**settings)
-    for name in ("api-1", "api-2"):
-        fleet.api(name, wait=False)
-    for name in ("api-1", "api-2"):
-        fleet.wait_api(fleet.procs[name])
-    fleet.worker("worker-1")
-    fleet.worker("worker-2")
-    fleet.scheduler()
-    return inst, fleet
+def _fleet(install):  # type: ignore[no-untyped-def]
+    inst, fleet = install()
+    return inst, fleet.two_of_each()
 
 
 def test_a_redis_stall_with_a_backlog(install) -> None:

@@ -33,10 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TEST_TIMEOUT)]
 def test_two_apis_three_workers_two_schedulers_one_of_each_killed(install) -> None:
     inst, fleet = install()
     expected = backdate_org(inst.engine)  # the monthly runs of the last two months are due
-    for name in ("api-1", "api-2"):
-        fleet.api(name, wait=False)
-    for name in ("api-1", "api-2"):
-        fleet.wait_api(fleet.procs[name])
+    fleet.start_apis("api-1", "api-2")
     for name in ("worker-1", "worker-2", "worker-3"):
         fleet.worker(name, threads=2)
     load = Load(fleet.apis, inst.token, bodies(size(900, 10_000), uuid.uuid4().hex[:8])).start()
@@ -89,10 +86,7 @@ def _hammer(urls: list[str], token: str, n: int, tag: str) -> Counter[int]:
 def test_a_source_rate_limit_holds_across_api_replicas_and_intake_outlives_redis(install) -> None:
     inst, fleet = install()
     token = factories.source_token(inst.engine, rate=0.5, burst=10)  # 10 at once, then one every 2 s
-    for name in ("api-1", "api-2"):
-        fleet.api(name, wait=False)
-    for name in ("api-1", "api-2"):
-        fleet.wait_api(fleet.procs[name])
+    fleet.start_apis("api-1", "api-2")
     started = time.monotonic()
     answers = _hammer(fleet.apis(), token, 30, uuid.uuid4().hex[:8])
     refill = int((time.monotonic() - started) * 0.5) + 1
