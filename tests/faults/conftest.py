@@ -25,8 +25,6 @@ from tests.e2e.conftest import e2e_env, run_cli
 from tests.faults.harness import Deployment
 from tests.support import ROOT, PostgresCluster, RedisServer
 
-pytestmark = pytest.mark.e2e
-
 #: Every test cluster's folder starts so (in the system's temp folder).
 CLUSTER_PREFIX = "zd-pg-"
 #: The scheduler's lease here (production: 15 s): a standby leads within it after a ``kill -9``.
