@@ -11,6 +11,7 @@ import annotated_types
 import typer
 from pydantic.fields import FieldInfo
 
+from dispatcher.cli.common import broker_shown, masked_url
 from dispatcher.settings import Settings
 
 #: The markers around the generated reference in docs/OPERATIONS.md (tests/unit/test_config_reference.py).
@@ -91,21 +92,6 @@ def documented_table(doc: str) -> str | None:
     return doc[start + len(REFERENCE_START) : end].strip("\n") + "\n"
 
 
-def masked_url(url: str) -> str:
-    """``url`` with its password shown as ``***``, parsed as SQLAlchemy parses it (a ``/`` or ``#``
-    in the password, a ``password=`` query parameter, an IPv6 host); an unparsable URL is not shown."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return "(not a URL; not shown)"
-    if "password" in parsed.query:
-        parsed = parsed.update_query_dict({"password": "MASKED"})
-    return parsed.render_as_string(hide_password=True).replace("password=MASKED", "password=***")
-
-
 def config(
     check: Annotated[
         bool, typer.Option("--check", help="load this environment's settings and policy; exit 1 if invalid")
@@ -120,13 +106,10 @@ def config(
 
     cfg = load_settings()  # a ConfigError is one readable line and exit 1 (dispatcher.cli.main)
     policy_for(cfg)
-    redis = (
-        f"embedded Redis at {cfg.redis_socket}" if cfg.embedded_redis else masked_url(cfg.resolved_redis_url)
-    )
     print("ok")
     print(f"  env:       {cfg.env}")
     print(f"  database:  {masked_url(cfg.resolved_database_url)}")
-    print(f"  redis:     {redis}")
+    print(f"  redis:     {broker_shown(cfg)}")
     print(f"  policy:    {cfg.policy_file or 'built-in defaults'}")
     print(f"  timezone:  {cfg.timezone}")
     print(f"  logs:      {cfg.log_format}, {cfg.log_level}")

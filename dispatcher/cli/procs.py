@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dispatcher.cli.common import session, settings
+from dispatcher.cli.common import broker_shown, masked_url, session, settings
 from dispatcher.errors import ConfigError
 from dispatcher.logs import route_uvicorn_logs, setup_logging
 from dispatcher.settings import Settings
@@ -202,8 +202,7 @@ def up(
         out.print(f"  staff inbox: {base}/  (log in at {base}/login)")
         out.print(f"  API docs:   {base}/docs")
         out.print(f"  health:     {base}/healthz   readiness: {base}/readyz")
-        broker = "embedded Redis at " + str(cfg.redis_socket) if cfg.embedded_redis else cfg.redis_url
-        out.print(f"  database:   {cfg.resolved_database_url}\n  broker:     {broker}")
+        out.print(f"  database:   {masked_url(cfg.resolved_database_url)}\n  broker:     {broker_shown(cfg)}")
         if admin:
             login, password, token = admin
             out.print(f"  first login: user {login}, password {password} (shown once)", style="bold")

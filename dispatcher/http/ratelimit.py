@@ -103,9 +103,8 @@ class SharedBuckets:
         with self._lock:
             first = self._failed_at is None
             self._failed_at = self._clock()
-        if isinstance(
-            exc, redis.ResponseError
-        ):  # Redis answered, but no: a bug or a wrong key, not an outage
+        if isinstance(exc, redis.ResponseError):
+            # Redis answered, but no: a bug or a wrong key, not an outage
             log.error("rate limits: Redis refused the bucket script (%s); counting locally", exc)
         elif first:
             log.warning("rate limits: Redis unreachable (%s); each API process counts on its own", exc)

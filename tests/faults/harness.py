@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from dispatcher.wallclock import utcnow
 from events.client import DispatchClient, PublishError
 from tests import factories
+from tests.e2e.conftest import ready as api_ready
 from tests.support import ROOT, dispatcher_cmd, free_port, wait_for
 
 #: ``DISPATCH_FAULTS=long``: the issue's sizes (10,000 events); otherwise the short CI variant.
@@ -47,13 +48,6 @@ TEST_TIMEOUT = size(600, 3600)
 
 
 # --- processes --------------------------------------------------------------------------------
-
-
-def api_ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -261,10 +255,8 @@ class Load:
             self._items.put(events[i : i + width])
             i += width
         self._threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(threads)]
-        self.started = self.finished = 0.0
 
     def start(self) -> Load:
-        self.started = time.monotonic()
         for t in self._threads:
             t.start()
         return self
@@ -322,8 +314,6 @@ class Load:
         finally:
             for c in clients.values():
                 c.close()
-            with self._lock:
-                self.finished = max(self.finished, time.monotonic())
 
     def _send(self, client: DispatchClient, item: list[dict[str, Any]]) -> bool:
         """One try through one API (with the client's own retries); True once answered."""
@@ -438,14 +428,17 @@ def tally(
     """Count everything the promise is about, from the database, against what the load was told
     (one snapshot: supervision goes on while we read, and orders must match their notifications)."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
-        figures = _tally(
-            lambda sql, **params: list(conn.execute(sa.text(sql), params).all()),
-            engine.dialect.name,
-            scenario,
-            load,
-            recover_seconds=recover_seconds,
-            notes=notes,
-        )
+        unanswered = {"refused": len(load.refused), "abandoned": len(load.abandoned)}
+    if any(unanswered.values()):  # why some were never accepted, for the failure's message
+        notes += f"; {unanswered}, first refusals: {load.refused[:3]}"
+    figures = _tally(
+        lambda sql, **params: list(conn.execute(sa.text(sql), params).all()),
+        engine.dialect.name,
+        scenario,
+        load,
+        recover_seconds=recover_seconds,
+        notes=notes,
+    )
     if deliveries is not None:
         figures.webhooks = sum(deliveries.values())
         figures.webhooks_repeated = sum(1 for n in deliveries.values() if n > 1)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.cli.config import documented_table, masked_url, reference_table
+from dispatcher.cli.common import masked_url
+from dispatcher.cli.config import documented_table, reference_table
 from dispatcher.settings import Settings
 from tests.support import ROOT, child_env
 
