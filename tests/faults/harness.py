@@ -427,18 +427,18 @@ def tally(
 ) -> Figures:
     """Count everything the promise is about, from the database, against what the load was told
     (one snapshot: supervision goes on while we read, and orders must match their notifications)."""
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
-        unanswered = {"refused": len(load.refused), "abandoned": len(load.abandoned)}
+    unanswered = {"refused": len(load.refused), "abandoned": len(load.abandoned)}
     if any(unanswered.values()):  # why some were never accepted, for the failure's message
         notes += f"; {unanswered}, first refusals: {load.refused[:3]}"
-    figures = _tally(
-        lambda sql, **params: list(conn.execute(sa.text(sql), params).all()),
-        engine.dialect.name,
-        scenario,
-        load,
-        recover_seconds=recover_seconds,
-        notes=notes,
-    )
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        figures = _tally(
+            lambda sql, **params: list(conn.execute(sa.text(sql), params).all()),
+            engine.dialect.name,
+            scenario,
+            load,
+            recover_seconds=recover_seconds,
+            notes=notes,
+        )
     if deliveries is not None:
         figures.webhooks = sum(deliveries.values())
         figures.webhooks_repeated = sum(1 for n in deliveries.values() if n > 1)
